@@ -1,0 +1,239 @@
+"""The one settings module, read from environment variables (see README, "Configuration").
+
+Two ways to run, chosen by the environment:
+
+* embedded (no DATABASE_URL, no REDIS_URL): SQLite under DATA_DIR, an in-process Celery broker,
+  the in-memory channel layer, and the workers and timer tick inside the web process;
+* production (DATABASE_URL=postgres://..., REDIS_URL=redis://...): PostgreSQL, Celery and the
+  channel layer on Redis, and web, workers and beat as separate processes.
+
+The two switches are independent: the broker decides where workers run, the database where the
+state lives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
+# The broker defaults to Redis; RabbitMQ (amqp://) works too and survives its own restarts.
+BROKER_URL = env_url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "memory")) or (
+    REDIS_URL or "memory://localhost/"
+)
+# Without an external broker, Celery's workers and the timer tick run inside the web process.
+EMBEDDED_WORKERS = BROKER_URL.startswith("memory://")
+RUN_MODE = "embedded" if EMBEDDED_WORKERS and not DATABASE_URL else "production"
+
+DEBUG = env_bool("DEBUG", default=RUN_MODE == "embedded")
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+_DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and RUN_MODE == "production":
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off in production mode")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "orchestrator",
+    "booking",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _sqlite_database(path: str | Path) -> dict[str, Any]:
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock when a
+    # transaction starts, so concurrent writers queue up (busy timeout) instead of failing
+    # half-way with "database is locked". select_for_update does nothing on SQLite: this is
+    # what serialises the engine's transitions in embedded mode.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+DATABASES: dict[str, Any]
+if DATABASE_URL.startswith("sqlite"):
+    DATABASES = {"default": _sqlite_database(dj_database_url.parse(DATABASE_URL)["NAME"])}
+elif DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            # Workers outlive PostgreSQL restarts: check a kept connection before reusing it.
+            conn_health_checks=True,
+        )
+    }
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": _sqlite_database(DATA_DIR / "orchestrator.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the app folders when collectstatic has not run (development, tests).
+WHITENOISE_USE_FINDERS = True
+
+# --- Channels -------------------------------------------------------------------------------
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # channels_redis blocks up to 5 s in BZPOPMIN; redis-py 8 gives every socket a
+                # 5 s timeout by default, which would race it. Give the socket more room.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery ---------------------------------------------------------------------------------
+# Queues: one per service plus the orchestrator's own (events, timer tick, outbox relay).
+ORCHESTRATOR_QUEUE = "orchestrator"
+SERVICE_QUEUES = ("payments", "flights", "hotels", "notifications")
+ALL_QUEUES = (ORCHESTRATOR_QUEUE, *SERVICE_QUEUES)
+
+CELERY_BROKER_URL = BROKER_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    # Tasks are short and no message waits on an ETA: delays live in the database. An hour
+    # only bounds how late a message held by a vanished worker is delivered again.
+    "visibility_timeout": 3600,
+    # A publish on a half-open connection must not hang forever (kombu passes None by default).
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+}
+if EMBEDDED_WORKERS:
+    # The in-memory transport polls; the default 1 s sleep would add a second to every hop.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+# Outcomes live in the database; nobody reads task results.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_DEFAULT_QUEUE = ORCHESTRATOR_QUEUE
+# Every task has an explicit route; tests check that none is left to the default queue.
+CELERY_TASK_ROUTES = {
+    "ops.probe": {"queue": ORCHESTRATOR_QUEUE},
+}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
+
+# Embedded mode: how many worker threads the web process runs.
+EMBEDDED_WORKER_THREADS = env_int("EMBEDDED_WORKER_THREADS", 2, minimum=1)
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"process_context": {"()": "config.logging.ProcessContextFilter"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s%(process_tag)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["process_context"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # One line per task received and succeeded would drown everything else under load.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "kombu": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
