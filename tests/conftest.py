@@ -1,0 +1,77 @@
+"""Shared fixtures: real services, or a clear skip (a failure with REQUIRE_SERVICES=1)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Connections opened by sync_to_async threads must not outlive a test: the test database is
+# dropped at the end of the run, which PostgreSQL refuses while a session is open.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+
+from tests.support.services import (
+    postgres_url_for_test_database,
+    redis_reachable,
+    service_missing,
+)
+from tests.support.workers import WorkerProcess
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def postgres_url(transactional_db: None) -> str:
+    """A URL for the test database, so that child processes see what the test writes."""
+    url = postgres_url_for_test_database()
+    if url is None:
+        service_missing("PostgreSQL", "the test database is not PostgreSQL (set DATABASE_URL=postgres://...)")
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        service_missing("Redis", "REDIS_URL is not set")
+    if not redis_reachable(url):
+        service_missing("Redis", f"{url} does not answer PING")
+    return url
+
+
+@pytest.fixture
+def production_env(postgres_url: str, redis_url: str) -> dict[str, str]:
+    """Environment for a child process in production mode against the test database."""
+    import redis
+
+    # Messages left in the queues by an earlier run would reach the new workers.
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL"}}
+    env.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url, PYTHONPATH=str(PROJECT_ROOT))
+    return env
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a child process in embedded mode with its own SQLite under tmp_path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY"}
+    }
+    env.update(DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(PROJECT_ROOT))
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(production_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process consuming every queue, stopped after the test."""
+    worker = WorkerProcess(env=production_env, python=sys.executable, cwd=PROJECT_ROOT)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()

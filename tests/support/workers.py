@@ -1,0 +1,59 @@
+"""Real Celery worker processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from django.conf import settings
+
+
+class WorkerProcess:
+    """`celery worker` in a child process of its own, on the solo pool like production."""
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        python: str,
+        cwd: Path,
+        queues: tuple[str, ...] | None = None,
+        name: str = "test-worker",
+    ) -> None:
+        self.env = env
+        self.python = python
+        self.cwd = cwd
+        self.queues = queues or settings.ALL_QUEUES
+        self.name = name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.python, "-m", "celery", "--app", "config", "worker",
+                "--pool", "solo", "--queues", ",".join(self.queues),
+                "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
+                "--loglevel", "WARNING",
+            ],
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
