@@ -1,0 +1,168 @@
+"""Plain data the decision function works on: definitions, state, events, commands.
+
+Nothing here touches the database, the clock or the network. Times come in with the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.status import OnExhausted, ProcessStatus, StepPhase, StepStatus
+
+ACTION = "action"
+COMPENSATION = "compensation"
+
+
+class EventType:
+    """The kinds of event in a process's history."""
+
+    PROCESS_STARTED = "process.started"
+    # Replies from services, for the step's action or its compensation.
+    STEP_SUCCEEDED = "step.succeeded"
+    STEP_FAILED = "step.failed"
+    COMPENSATION_SUCCEEDED = "compensation.succeeded"
+    COMPENSATION_FAILED = "compensation.failed"
+    # Durable timers firing.
+    STEP_TIMED_OUT = "step.timed_out"
+    STEP_RETRY_DUE = "step.retry_due"
+    COMPENSATION_TIMED_OUT = "compensation.timed_out"
+    COMPENSATION_RETRY_DUE = "compensation.retry_due"
+    # Operators (the history doubles as the audit log).
+    OPERATOR_RETRIED = "operator.retried"
+    OPERATOR_SKIPPED = "operator.skipped"
+    OPERATOR_CANCELLED = "operator.cancelled"
+    OPERATOR_COMPENSATED = "operator.compensated"
+    OPERATOR_PAUSED = "operator.paused"
+    OPERATOR_RESUMED = "operator.resumed"
+
+    REPLIES = frozenset({STEP_SUCCEEDED, STEP_FAILED, COMPENSATION_SUCCEEDED, COMPENSATION_FAILED})
+    TIMERS = frozenset({STEP_TIMED_OUT, STEP_RETRY_DUE, COMPENSATION_TIMED_OUT, COMPENSATION_RETRY_DUE})
+    OPERATOR = frozenset(
+        {
+            OPERATOR_RETRIED,
+            OPERATOR_SKIPPED,
+            OPERATOR_CANCELLED,
+            OPERATOR_COMPENSATED,
+            OPERATOR_PAUSED,
+            OPERATOR_RESUMED,
+        }
+    )
+    ALL = frozenset({PROCESS_STARTED}) | REPLIES | TIMERS | OPERATOR
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    initial_delay: float = 1.0  # seconds before the second attempt
+    multiplier: float = 2.0
+    max_delay: float = 60.0
+    jitter: float = 0.0  # fraction of the delay, spread deterministically per attempt
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    key: str
+    command: str
+    compensation: str | None = None
+    depends_on: tuple[str, ...] = ()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 30.0  # seconds per attempt
+    on_exhausted: OnExhausted = OnExhausted.PAUSE
+    phase: StepPhase = StepPhase.MAIN
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    version: int
+    steps: tuple[StepSpec, ...]
+
+    def step(self, key: str) -> StepSpec:
+        for spec in self.steps:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+    def has_step(self, key: str) -> bool:
+        return any(spec.key == key for spec in self.steps)
+
+    def phase_steps(self, phase: StepPhase) -> tuple[StepSpec, ...]:
+        return tuple(spec for spec in self.steps if spec.phase == phase)
+
+
+@dataclass
+class StepState:
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0  # action attempts sent so far
+    budget_from: int = 0  # attempts before the current retry budget (an operator retry resets it)
+    in_doubt: bool = False  # an attempt timed out and no definite answer came since
+    awaiting_operator: bool = False  # failed in a way only an operator can resolve
+    refused: bool = False  # the service gave a final "no" (business failure): nothing to undo
+    deadline_at: datetime | None = None  # the current attempt times out then
+    retry_at: datetime | None = None  # the next attempt is due then
+    last_error: str = ""
+    output: dict[str, Any] | None = None
+    # When the step last started or succeeded (State.order_counter): compensation undoes newest first.
+    done_order: int | None = None
+    comp_attempt: int = 0  # compensation attempts sent so far
+    comp_budget_from: int = 0
+    comp_output: dict[str, Any] | None = None
+
+
+@dataclass
+class State:
+    process_id: str
+    status: ProcessStatus
+    input: dict[str, Any]
+    steps: dict[str, StepState]
+    context: dict[str, Any] = field(default_factory=dict)  # outputs of finished steps, by step key
+    seq: int = 0  # number of events folded into this state
+    order_counter: int = 0  # orders step starts and successes, finer than seq
+    compensating: bool = False  # the success path was abandoned; undoing what was done
+    cancel_requested: bool = False  # end as cancelled rather than compensated
+    paused: bool = False
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def next_wake_up(self) -> datetime | None:
+        times = [
+            t for step in self.steps.values() for t in (step.deadline_at, step.retry_at) if t is not None
+        ]
+        return min(times, default=None)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the history. `step`/`attempt` say which command a reply or timer is about."""
+
+    type: str
+    at: datetime
+    message_id: str
+    step: str | None = None
+    attempt: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    actor: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A message for a service, published through the outbox after the transition commits."""
+
+    message_id: str
+    name: str  # a declared command, e.g. "payments.charge"
+    step: str
+    kind: str  # ACTION or COMPENSATION
+    attempt: int
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    commands: tuple[Command, ...] = ()
+    note: str = ""  # why an event changed nothing, or what it did that is worth saying
