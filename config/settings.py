@@ -198,10 +198,26 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_DEFAULT_QUEUE = ORCHESTRATOR_QUEUE
 # Every task has an explicit route; tests check that none is left to the default queue.
 CELERY_TASK_ROUTES = {
+    "orchestrator.event": {"queue": ORCHESTRATOR_QUEUE},
+    "orchestrator.tick": {"queue": ORCHESTRATOR_QUEUE},
     "ops.probe": {"queue": ORCHESTRATOR_QUEUE},
+    "payments.charge": {"queue": "payments"},
+    "payments.refund": {"queue": "payments"},
+    "flights.book": {"queue": "flights"},
+    "flights.cancel": {"queue": "flights"},
+    "hotels.book": {"queue": "hotels"},
+    "hotels.cancel": {"queue": "hotels"},
+    "notifications.send": {"queue": "notifications"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "timer-tick": {
+        "task": "orchestrator.tick",
+        "schedule": TIMER_TICK_SECONDS,
+        # A tick that waited in the queue longer than a few periods is stale: the next one covers it.
+        "options": {"expires": max(TIMER_TICK_SECONDS * 5, 5)},
+    },
+}
 
 # Embedded mode: how many worker threads the web process runs.
 EMBEDDED_WORKER_THREADS = env_int("EMBEDDED_WORKER_THREADS", 2, minimum=1)
@@ -233,6 +249,7 @@ LOGGING = {
         # One line per task received and succeeded would drown everything else under load.
         "celery.app.trace": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
     },

@@ -1,8 +1,194 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, NoReturn
 
 from django.db import models
+from django.db.models import Q
+
+from orchestrator.status import DefinitionStatus, OnExhausted, ProcessStatus, StepPhase
+
+
+class WorkflowDefinition(models.Model):
+    """A named, versioned workflow. Immutable once a process has started on it."""
+
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=DefinitionStatus.choices, default=DefinitionStatus.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set when the first process starts on this version; from then on it never changes.
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="definition_name_version_unique"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(status="active"), name="definition_one_active_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class StepDefinition(models.Model):
+    definition = models.ForeignKey(WorkflowDefinition, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(
+        default=0, help_text="Display order; dependencies decide run order."
+    )
+    key = models.SlugField(max_length=64, help_text="Unique within the workflow, e.g. 'payment'.")
+    command = models.CharField(max_length=100, help_text="A command declared by a service.")
+    compensation = models.CharField(max_length=100, blank=True, help_text="The command that undoes it.")
+    depends_on = models.JSONField(
+        default=list, blank=True, help_text="Keys of the steps that must be done first."
+    )
+    max_attempts = models.PositiveIntegerField(default=3)
+    initial_delay = models.FloatField(default=1.0, help_text="Seconds before the second attempt.")
+    multiplier = models.FloatField(default=2.0)
+    max_delay = models.FloatField(default=60.0, help_text="Longest wait between attempts, in seconds.")
+    jitter = models.FloatField(default=0.1, help_text="Fraction of each delay spread at random (0 to 1).")
+    timeout = models.FloatField(default=30.0, help_text="Seconds an attempt may take before it is in doubt.")
+    on_exhausted = models.CharField(max_length=16, choices=OnExhausted.choices, default=OnExhausted.PAUSE)
+    phase = models.CharField(max_length=24, choices=StepPhase.choices, default=StepPhase.MAIN)
+    params = models.JSONField(default=dict, blank=True, help_text="Fixed arguments for the command.")
+
+    class Meta:
+        ordering = ["definition", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "key"], name="step_key_unique_in_definition"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition}: {self.key}"
+
+
+class ProcessInstance(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT, related_name="instances")
+    workflow_name = models.SlugField(max_length=100)
+    business_key = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=ProcessStatus.choices, default=ProcessStatus.RUNNING)
+    input = models.JSONField(default=dict)
+    context = models.JSONField(default=dict)
+    state = models.JSONField(default=dict)  # the snapshot: the fold of the whole history
+    seq = models.PositiveIntegerField(default=0)  # events in the history
+    wake_at = models.DateTimeField(null=True, blank=True)  # the earliest due timer
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow_name", "business_key"], name="process_business_key_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["wake_at"], name="process_wake_at", condition=Q(wake_at__isnull=False)),
+            models.Index(fields=["status", "-created_at"], name="process_status_created"),
+            models.Index(fields=["-created_at"], name="process_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_name} {self.business_key}"
+
+
+class _AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{self.model.__name__} rows are never updated")
+
+    def delete(self) -> NoReturn:
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
+
+
+class Event(models.Model):
+    """One entry of a process's history: append-only, the process's audit log."""
+
+    process = models.ForeignKey(ProcessInstance, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    message_id = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=40)
+    step = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    note = models.TextField(blank=True, help_text="What the engine made of it, e.g. why it changed nothing.")
+    created_at = models.DateTimeField()
+
+    objects = _AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["process", "seq"]
+        constraints = [models.UniqueConstraint(fields=["process", "seq"], name="event_process_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("events are never updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("events are never deleted")
+
+
+class Outbox(models.Model):
+    """A message decided in a transaction, published after it commits (and again if lost)."""
+
+    process = models.ForeignKey(ProcessInstance, on_delete=models.PROTECT, related_name="outbox")
+    message_id = models.CharField(max_length=200, unique=True)
+    task_name = models.CharField(max_length=100)
+    queue = models.CharField(max_length=64)
+    body = models.JSONField()
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "outbox"
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="outbox_unpublished", condition=Q(published_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.message_id}"
+
+
+class DeadLetter(models.Model):
+    """A message the engine could not take: kept with the reason, never silently dropped."""
+
+    received_at = models.DateTimeField(auto_now_add=True)
+    task_name = models.CharField(max_length=100)
+    body = models.TextField()
+    reason = models.TextField()
+    process_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}: {self.reason[:60]}"
+
+
+class DeliveryCount(models.Model):
+    """How often a redelivered message came back (see orchestrator.redelivery)."""
+
+    message_id = models.CharField(max_length=200, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.count}"
 
 
 class WorkerProbe(models.Model):

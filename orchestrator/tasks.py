@@ -1,12 +1,47 @@
-"""Celery entry points of the orchestrator. Thin: each calls one service function."""
+"""Celery entry points of the orchestrator. Thin: each parses its arguments and calls one service."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
+from django.db import DatabaseError
 
+from orchestrator.engine.handle import message_handle, outbox_relay, timers_fire
 from orchestrator.probes import probe_answer
+from orchestrator.redelivery import delivery_count_exceeded
+
+logger = logging.getLogger(__name__)
+
+# A message whose handling crashes the worker comes back (reject on worker lost); after this many
+# deliveries it is kept as a dead letter instead of taking the worker down again and again.
+MAX_DELIVERIES = 5
+
+
+@shared_task(name="orchestrator.event", bind=True, max_retries=10)
+def event(self: Any, body: Any) -> str:
+    """A reply from a service."""
+    redelivered = bool(self.request.delivery_info and self.request.delivery_info.get("redelivered"))
+    if redelivered and delivery_count_exceeded(task=self, body=body, limit=MAX_DELIVERIES):
+        return "dead-letter"
+    try:
+        return message_handle(body).status
+    except DatabaseError as exc:
+        # The database is away (restart, failover): try again shortly; the history is intact.
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+
+
+@shared_task(name="orchestrator.tick")
+def tick() -> int:
+    """Fire due timers (retry backoff, step timeouts) and re-publish forgotten outbox rows."""
+    fired = 0
+    while (handled := timers_fire()) > 0:
+        fired += handled
+        if handled < 100:
+            break
+    outbox_relay()
+    return fired
 
 
 @shared_task(name="ops.probe", bind=True)

@@ -258,12 +258,13 @@ def _apply_action_reply(s: State, spec: StepSpec, st: StepState, event: Event, a
         st.status = StepStatus.FAILED
         st.in_doubt = False
         st.refused = True
+        st.awaiting_operator = False
         if spec.phase == StepPhase.MAIN:
-            st.awaiting_operator = False
             _enter_compensation(s)
             return "business failure: compensating"
-        st.awaiting_operator = True
-        return "business failure: waiting for an operator"
+        # After compensation nothing is left to undo: the refusal (say, a bounced e-mail) is
+        # recorded and the process ends without waking an operator.
+        return "business failure after compensation: recorded, the process goes on"
     _after_failed_attempt(s, spec, st, event.at)
     return ""
 
@@ -433,10 +434,26 @@ def _advance_compensation(definition: Definition, s: State, at: datetime) -> lis
         st.status = StepStatus.COMPENSATION_PENDING
         return [_send_compensation(s, spec, st, at)]
     commands = _start_ready_steps(definition, s, StepPhase.AFTER_COMPENSATION, at)
-    after = definition.phase_steps(StepPhase.AFTER_COMPENSATION)
-    if all(s.steps[spec.key].status in DONE for spec in after):
+    if _phase_settled(definition, s, StepPhase.AFTER_COMPENSATION):
         _end(s, ProcessStatus.CANCELLED if s.cancel_requested else ProcessStatus.COMPENSATED, at)
     return commands
+
+
+def _phase_settled(definition: Definition, s: State, phase: StepPhase) -> bool:
+    """Every step of `phase` is done, refused, or can never run because a dependency was refused."""
+    settled: dict[str, bool] = {}
+
+    def is_settled(key: str) -> bool:
+        if key not in settled:
+            st = s.steps[key]
+            refused = st.status == StepStatus.FAILED and st.refused
+            blocked = st.status == StepStatus.PENDING and any(
+                s.steps[dep].status not in DONE and is_settled(dep) for dep in definition.step(key).depends_on
+            )
+            settled[key] = st.status in DONE or refused or blocked
+        return settled[key]
+
+    return all(is_settled(spec.key) for spec in definition.phase_steps(phase))
 
 
 def _needs_compensation(spec: StepSpec, st: StepState) -> bool:
@@ -475,7 +492,7 @@ def _send_action(s: State, spec: StepSpec, st: StepState, at: datetime) -> Comma
         kind=ACTION,
         attempt=st.attempt,
         idempotency_key=f"{s.process_id}:{spec.key}",
-        payload={"input": s.input, "context": s.context},
+        payload={"input": s.input, "context": s.context, "params": spec.params},
     )
 
 
@@ -493,7 +510,7 @@ def _send_compensation(s: State, spec: StepSpec, st: StepState, at: datetime) ->
         attempt=st.comp_attempt,
         # The same key as the action's: the service undoes exactly what that key did.
         idempotency_key=f"{s.process_id}:{spec.key}",
-        payload={"input": s.input, "context": s.context},
+        payload={"input": s.input, "context": s.context, "params": spec.params},
     )
 
 

@@ -71,6 +71,7 @@ class StepSpec:
     timeout: float = 30.0  # seconds per attempt
     on_exhausted: OnExhausted = OnExhausted.PAUSE
     phase: StepPhase = StepPhase.MAIN
+    params: dict[str, Any] = field(default_factory=dict)  # fixed arguments of the command
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_happy_path_runs_the_steps_in_order_and_completes() -> None:
 def test_commands_carry_input_context_and_a_stable_idempotency_key() -> None:
     h = Harness(trip_definition())
     (charge,) = h.start(amount="420.00", currency="EUR")
-    assert charge.payload == {"input": {"amount": "420.00", "currency": "EUR"}, "context": {}}
+    assert charge.payload == {"input": {"amount": "420.00", "currency": "EUR"}, "context": {}, "params": {}}
     assert charge.idempotency_key == "p1:payment"
     assert charge.message_id == "p1:payment:action:1"
     (book,) = h.succeed("payment", payment_id="pay_1")

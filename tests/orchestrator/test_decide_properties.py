@@ -149,7 +149,7 @@ class World:
 
 
 def operator_moves(h: Harness) -> list[tuple[str, str | None]]:
-    moves = []
+    moves: list[tuple[str, str | None]] = []
     for event_type in (EventType.OPERATOR_CANCELLED, EventType.OPERATOR_COMPENSATED):
         moves.append((event_type, None))
     for key in h.state.steps:

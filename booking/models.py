@@ -1,0 +1,158 @@
+"""Trip bookings and the records each service keeps of what it did.
+
+Every service record is keyed by the command's idempotency key (one per process and step), so a
+command delivered twice finds the record of the first delivery and has no second effect. An undo
+that arrives before anything was done leaves a *voided* record behind: a late copy of the command
+then finds it and is refused, instead of acting after the process was compensated.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from orchestrator.models import ProcessInstance
+
+
+class Booking(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=16, unique=True)
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField()
+    itinerary = models.JSONField(default=dict)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    workflow = models.SlugField(max_length=100)
+    process = models.OneToOneField(
+        ProcessInstance, null=True, blank=True, on_delete=models.PROTECT, related_name="booking"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ServiceRecord(models.Model):
+    """What one service did for one idempotency key."""
+
+    key = models.CharField(max_length=200, unique=True)
+    process_id = models.UUIDField(db_index=True)
+    booking_reference = models.CharField(max_length=16, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Charge(ServiceRecord):
+    class Status(models.TextChoices):
+        CHARGED = "charged", "Charged"
+        DECLINED = "declined", "Declined"
+        VOIDED = "voided", "Voided before it was charged"
+
+    status = models.CharField(max_length=16, choices=Status.choices)
+    payment_id = models.CharField(max_length=32, blank=True)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+
+    def __str__(self) -> str:
+        return f"{self.payment_id or self.key} {self.status}"
+
+
+class Refund(models.Model):
+    charge = models.OneToOneField(Charge, on_delete=models.PROTECT, related_name="refund")
+    refund_id = models.CharField(max_length=32, unique=True)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.refund_id} {self.amount} {self.currency}"
+
+
+class Reservation(ServiceRecord):
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        SOLD_OUT = "sold_out", "Sold out"
+        CANCELLED = "cancelled", "Cancelled"
+        VOIDED = "voided", "Voided before it was booked"
+
+    status = models.CharField(max_length=16, choices=Status.choices)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class FlightReservation(Reservation):
+    pnr = models.CharField(max_length=8, blank=True)
+    flight = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.pnr or self.key} {self.status}"
+
+
+class HotelReservation(Reservation):
+    confirmation = models.CharField(max_length=16, blank=True)
+    hotel = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.confirmation or self.key} {self.status}"
+
+
+class Notification(ServiceRecord):
+    class Status(models.TextChoices):
+        SENT = "sent", "Sent"
+        BOUNCED = "bounced", "Bounced"
+
+    status = models.CharField(max_length=16, choices=Status.choices)
+    template = models.CharField(max_length=32)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.template} to {self.to}"
+
+
+class ServiceFaults(models.Model):
+    """Faults injected into one service, read at every command, so anyone can watch recovery."""
+
+    class Service(models.TextChoices):
+        PAYMENTS = "payments", "Payments"
+        FLIGHTS = "flights", "Flights"
+        HOTELS = "hotels", "Hotels"
+        NOTIFICATIONS = "notifications", "Notifications"
+
+    rate_validators = [MinValueValidator(0.0), MaxValueValidator(1.0)]
+
+    service = models.CharField(max_length=32, choices=Service.choices, unique=True)
+    technical_rate = models.FloatField(
+        default=0.0, validators=rate_validators, help_text="Share of commands that fail technically (0 to 1)."
+    )
+    business_rate = models.FloatField(
+        default=0.0,
+        validators=rate_validators,
+        help_text="Share of actions refused: declined, sold out, bounced.",
+    )
+    latency_ms = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(60_000)], help_text="Added to every command."
+    )
+    outage = models.BooleanField(default=False, help_text="Take every command and never answer.")
+    seed = models.BigIntegerField(
+        null=True, blank=True, help_text="Makes the faults repeatable: the same command draws the same fault."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["service"]
+        verbose_name_plural = "service faults"
+
+    def __str__(self) -> str:
+        return f"faults of {self.service}"

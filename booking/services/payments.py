@@ -1,0 +1,76 @@
+"""The payment service: charges a trip once, refunds exactly what it charged."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from booking.models import Charge, Refund
+from booking.services.records import code, record_claim, trip_input
+from booking.services.runner import Result
+from orchestrator.messages import CommandMessage
+
+
+def charge(command: CommandMessage, refuse: bool) -> Result:
+    trip = trip_input(command)
+    if isinstance(trip, Result):
+        return trip
+    with transaction.atomic():
+        record, _ = record_claim(
+            Charge,
+            command=command,
+            fields=lambda: {
+                "booking_reference": trip.reference,
+                "status": Charge.Status.DECLINED if refuse else Charge.Status.CHARGED,
+                "payment_id": "" if refuse else code("pay_", 12),
+                "amount": Decimal(trip.amount),
+                "currency": trip.currency,
+            },
+        )
+    if record.status == Charge.Status.CHARGED:
+        return Result(
+            succeeded=True,
+            output={
+                "payment_id": record.payment_id,
+                "amount": str(record.amount),
+                "currency": record.currency,
+            },
+        )
+    if record.status == Charge.Status.DECLINED:
+        return Result(succeeded=False, error="card declined", business=True)
+    return Result(succeeded=False, error="the payment was voided before it was charged", business=True)
+
+
+def refund(command: CommandMessage, refuse: bool) -> Result:
+    trip = trip_input(command)
+    currency = trip.currency if not isinstance(trip, Result) else ""
+    reference = trip.reference if not isinstance(trip, Result) else ""
+    with transaction.atomic():
+        record, _ = record_claim(
+            Charge,
+            command=command,
+            # Nothing was charged yet: void the key so that a late charge is refused.
+            fields=lambda: {
+                "booking_reference": reference,
+                "status": Charge.Status.VOIDED,
+                "amount": Decimal("0.00"),
+                "currency": currency,
+            },
+        )
+        if record.status != Charge.Status.CHARGED:
+            return Result(
+                succeeded=True, output={"refund_id": None, "amount": "0.00", "currency": record.currency}
+            )
+        money_back, _ = Refund.objects.get_or_create(
+            charge=record,
+            defaults={"refund_id": code("re_", 12), "amount": record.amount, "currency": record.currency},
+        )
+    return Result(
+        succeeded=True,
+        output={
+            "refund_id": money_back.refund_id,
+            "amount": str(money_back.amount),
+            "currency": money_back.currency,
+        },
+    )

@@ -1,0 +1,50 @@
+"""Claiming the one record a service keeps per idempotency key."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, models, transaction
+from pydantic import ValidationError
+
+from booking.commands import TripInput
+from booking.services.runner import Result
+from orchestrator.messages import CommandMessage
+
+R = TypeVar("R", bound=models.Model)
+
+
+def record_claim(
+    model: type[R], *, command: CommandMessage, fields: Callable[[], dict[str, Any]]
+) -> tuple[R, bool]:
+    """Lock the record of this command's key, or create it from `fields()` if there is none.
+
+    Must run inside a transaction. Two deliveries racing on the same key meet at the unique
+    index: the loser waits for the winner's record and returns it, so the effect happens once.
+    """
+    key = command.idempotency_key
+    record = model._default_manager.select_for_update().filter(key=key).first()
+    if record is not None:
+        return record, False
+    try:
+        with transaction.atomic():
+            created = model._default_manager.create(key=key, process_id=command.process_id, **fields())
+            return created, True
+    except IntegrityError:
+        return model._default_manager.select_for_update().get(key=key), False
+
+
+def trip_input(command: CommandMessage) -> TripInput | Result:
+    """The trip the command is about, or a refusal when the process input cannot be one."""
+    try:
+        return TripInput.model_validate(command.payload.get("input", {}))
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
+        return Result(succeeded=False, error=f"invalid trip input ({fields})", business=True)
+
+
+def code(prefix: str, length: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))

@@ -1,0 +1,85 @@
+"""What every service does with a command: parse it, suffer its faults, act once, reply.
+
+1. Parse the envelope; a malformed command becomes a dead letter.
+2. Draw this delivery's faults: added latency, an outage (no answer at all), a technical failure
+   (nothing done, so the orchestrator retries).
+3. Act through the service's handler, which records its effect under the idempotency key in one
+   transaction: a repeated command finds the record and returns the same outcome.
+4. Reply to the orchestrator after that transaction committed. A reply lost in a crash is
+   recovered by the step's timeout and a retry, which finds the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from booking.faults import fault_draw, faults_for
+from config.logging import process_context
+from orchestrator.engine.handle import dead_letter_keep
+from orchestrator.messages import (
+    ORCHESTRATOR_EVENT_TASK,
+    CommandMessage,
+    MalformedMessage,
+    command_parse,
+    reply_envelope,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    succeeded: bool
+    output: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    business: bool = False  # a final refusal for this idempotency key
+
+
+Handler = Callable[[CommandMessage, bool], Result]
+
+
+def command_run(body: Any, *, service: str, task_name: str, handler: Handler) -> Result | None:
+    try:
+        command = command_parse(body)
+    except MalformedMessage as exc:
+        dead_letter_keep(task_name, body, f"malformed command: {exc}")
+        return None
+    with process_context(command.process_id):
+        draw = fault_draw(
+            faults_for(service), key=command.idempotency_key, kind=command.kind, attempt=command.attempt
+        )
+        if draw.latency:
+            time.sleep(draw.latency)
+        if draw.outage:
+            logger.info(
+                "%s: outage, %s attempt %d taken and never answered",
+                service,
+                command.command,
+                command.attempt,
+            )
+            return None
+        if draw.technical:
+            result = Result(succeeded=False, error=f"{service} failed technically (injected fault)")
+        else:
+            result = handler(command, draw.business)
+        reply_send(command, result)
+        return result
+
+
+def reply_send(command: CommandMessage, result: Result) -> None:
+    from config.celery import app
+
+    envelope = reply_envelope(
+        command,
+        succeeded=result.succeeded,
+        output=result.output,
+        error=result.error,
+        business=result.business,
+    )
+    app.send_task(ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=settings.ORCHESTRATOR_QUEUE)

@@ -1,0 +1,28 @@
+"""The services' Celery tasks, one per declared command, each on its service's queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from booking.services import notifications, payments, reservations
+from booking.services.runner import Handler, command_run
+
+
+def _task(name: str, service: str, handler: Handler) -> Any:
+    def run(body: Any) -> None:
+        command_run(body, service=service, task_name=name, handler=handler)
+
+    run.__name__ = name.replace(".", "_")
+    run.__doc__ = f"The {name} command."
+    return shared_task(name=name)(run)
+
+
+charge = _task("payments.charge", "payments", payments.charge)
+refund = _task("payments.refund", "payments", payments.refund)
+book_flight = _task("flights.book", "flights", reservations.book_flight)
+cancel_flight = _task("flights.cancel", "flights", reservations.cancel_flight)
+book_hotel = _task("hotels.book", "hotels", reservations.book_hotel)
+cancel_hotel = _task("hotels.cancel", "hotels", reservations.cancel_hotel)
+send_notification = _task("notifications.send", "notifications", notifications.send)

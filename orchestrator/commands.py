@@ -1,0 +1,68 @@
+"""The commands services declare: a workflow may only send commands that are declared here.
+
+A service module declares each command once, with the queue its worker consumes and the shape
+of its input and output, e.g.::
+
+    register(CommandSpec(name="payments.charge", queue="payments", output=ChargeOutput,
+                         compensation="payments.refund", ...))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+class NoFields(BaseModel):
+    pass
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str  # also the Celery task name, e.g. "payments.charge"
+    queue: str
+    description: str = ""
+    input: type[BaseModel] = NoFields  # what the command needs from the process input
+    output: type[BaseModel] = NoFields  # what a success returns (checked on operator skips too)
+    compensation: str | None = None  # the declared command that undoes this one
+    is_compensation: bool = False
+
+
+class UnknownCommand(LookupError):
+    pass
+
+
+_registry: dict[str, CommandSpec] = {}
+
+
+def register(spec: CommandSpec) -> CommandSpec:
+    existing = _registry.get(spec.name)
+    if existing is not None and existing != spec:
+        raise ValueError(f"command {spec.name!r} is declared twice, differently")
+    _registry[spec.name] = spec
+    return spec
+
+
+def command_get(name: str) -> CommandSpec:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise UnknownCommand(f"unknown command {name!r}; declared: {', '.join(sorted(_registry))}") from None
+
+
+def commands_all() -> list[CommandSpec]:
+    return sorted(_registry.values(), key=lambda spec: spec.name)
+
+
+def output_validate(command: str, output: Any) -> dict[str, Any]:
+    """Check `output` against the command's declared output; raise ValueError with the fields."""
+    spec = command_get(command)
+    try:
+        return spec.output.model_validate(output).model_dump(mode="json")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'output'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(f"output does not match {command}: {problems}") from None

@@ -1,0 +1,128 @@
+"""Workflow definitions: from their rows to the plain data the engine decides on."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import transaction
+from django.utils import timezone
+
+from orchestrator.commands import commands_all
+from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
+from orchestrator.engine.validate import Problem, definition_problems
+from orchestrator.models import StepDefinition, WorkflowDefinition
+from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
+
+
+class InvalidDefinition(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def step_spec(row: StepDefinition) -> StepSpec:
+    return StepSpec(
+        key=row.key,
+        command=row.command,
+        compensation=row.compensation or None,
+        depends_on=tuple(row.depends_on or ()),
+        retry=RetryPolicy(
+            max_attempts=row.max_attempts,
+            initial_delay=row.initial_delay,
+            multiplier=row.multiplier,
+            max_delay=row.max_delay,
+            jitter=row.jitter,
+        ),
+        timeout=row.timeout,
+        on_exhausted=OnExhausted(row.on_exhausted),
+        phase=StepPhase(row.phase),
+        params=dict(row.params or {}),
+    )
+
+
+def definition_compile(definition: WorkflowDefinition) -> Definition:
+    steps = tuple(step_spec(row) for row in definition.steps.all())
+    return Definition(name=definition.name, version=definition.version, steps=steps)
+
+
+def declared_commands() -> dict[str, str | None]:
+    return {spec.name: spec.compensation for spec in commands_all()}
+
+
+def definition_check(definition: Definition) -> None:
+    problems = definition_problems(definition, declared_commands())
+    if problems:
+        raise InvalidDefinition(problems)
+
+
+# Frozen definitions never change, so each worker keeps the compiled form. The key includes
+# frozen_at: a row id reused after a database reset is a different definition.
+_cache: dict[tuple[int, str], Definition] = {}
+_cache_lock = threading.Lock()
+
+
+def definition_for_run(definition: WorkflowDefinition) -> Definition:
+    """The compiled definition of a version that processes run on (it is frozen)."""
+    if definition.frozen_at is None:
+        return definition_compile(definition)
+    key = (definition.pk, definition.frozen_at.isoformat())
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is None:
+        cached = definition_compile(definition)
+        with _cache_lock:
+            _cache[key] = cached
+    return cached
+
+
+def definition_freeze(definition: WorkflowDefinition) -> None:
+    """Mark a version as used: from now on it cannot be edited (a new version can)."""
+    if definition.frozen_at is None:
+        now = timezone.now()
+        WorkflowDefinition.objects.filter(pk=definition.pk, frozen_at__isnull=True).update(frozen_at=now)
+        definition.refresh_from_db(fields=["frozen_at"])
+
+
+def definition_active(name: str) -> WorkflowDefinition | None:
+    return WorkflowDefinition.objects.filter(name=name, status=DefinitionStatus.ACTIVE).first()
+
+
+@transaction.atomic
+def definition_save(
+    *, name: str, version: int, description: str, steps: list[StepSpec], activate: bool = False
+) -> WorkflowDefinition:
+    """Create (or replace, while unused) one version of a workflow, validated first."""
+    compiled = Definition(name=name, version=version, steps=tuple(steps))
+    definition_check(compiled)
+    row, _ = WorkflowDefinition.objects.get_or_create(name=name, version=version)
+    if row.frozen_at is not None:
+        raise InvalidDefinition([Problem(None, "version", f"{row} has processes and cannot change")])
+    row.description = description
+    row.steps.all().delete()
+    StepDefinition.objects.bulk_create(
+        StepDefinition(
+            definition=row,
+            position=index,
+            key=spec.key,
+            command=spec.command,
+            compensation=spec.compensation or "",
+            depends_on=list(spec.depends_on),
+            max_attempts=spec.retry.max_attempts,
+            initial_delay=spec.retry.initial_delay,
+            multiplier=spec.retry.multiplier,
+            max_delay=spec.retry.max_delay,
+            jitter=spec.retry.jitter,
+            timeout=spec.timeout,
+            on_exhausted=spec.on_exhausted,
+            phase=spec.phase,
+            params=spec.params,
+        )
+        for index, spec in enumerate(steps)
+    )
+    if activate:
+        WorkflowDefinition.objects.filter(name=name, status=DefinitionStatus.ACTIVE).exclude(
+            pk=row.pk
+        ).update(status=DefinitionStatus.RETIRED)
+        row.status = DefinitionStatus.ACTIVE
+    row.save()
+    return row

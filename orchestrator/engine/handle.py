@@ -1,0 +1,359 @@
+"""The imperative shell around `decide`: the one place a transition touches the database.
+
+Every change to a process goes through `_transition` inside one transaction that holds the
+process row's lock: append the events, fold them with `decide`, save the snapshot, write the
+outbox. After commit the outbox is published and listeners (the dashboard) are told. The cost of
+a message does not depend on the length of the history: the snapshot is read and replaced, the
+history only appended to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.logging import process_context
+from orchestrator import signals
+from orchestrator.commands import command_get, output_validate
+from orchestrator.definitions import definition_active, definition_for_run, definition_freeze
+from orchestrator.engine.codec import state_from_json, state_to_json
+from orchestrator.engine.decide import (
+    ActionNotAllowed,
+    check_operator_action,
+    decide,
+    due_timer_events,
+    initial_state,
+)
+from orchestrator.engine.types import Command, Event, EventType, State
+from orchestrator.messages import MalformedMessage, command_envelope, reply_parse
+from orchestrator.models import DeadLetter, Outbox, ProcessInstance, WorkflowDefinition
+from orchestrator.models import Event as EventRow
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessNotFound(LookupError):
+    pass
+
+
+class WorkflowNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one message did."""
+
+    status: str  # "applied", "duplicate" or "dead-letter"
+    process_id: str | None = None
+    detail: str = ""
+
+
+# --- starting --------------------------------------------------------------------------------
+
+
+def process_start(
+    *, workflow: str, business_key: str, input: dict[str, Any], actor: str = ""
+) -> tuple[ProcessInstance, bool]:
+    """Start a process on the active version of `workflow`, once per business key.
+
+    Returns the instance and whether it was created; a known business key returns the
+    existing instance, also when two callers race (the unique constraint decides).
+    """
+    existing = ProcessInstance.objects.filter(workflow_name=workflow, business_key=business_key).first()
+    if existing is not None:
+        return existing, False
+    definition = definition_active(workflow)
+    if definition is None:
+        raise WorkflowNotFound(f"no active version of workflow {workflow!r}")
+    try:
+        with transaction.atomic():
+            definition_freeze(definition)
+            instance = ProcessInstance.objects.create(
+                definition=definition, workflow_name=workflow, business_key=business_key, input=input
+            )
+            state = initial_state(str(instance.pk), definition_for_run(definition))
+            started = Event(
+                type=EventType.PROCESS_STARTED,
+                at=timezone.now(),
+                message_id=f"{instance.pk}:started",
+                payload={"input": input},
+                actor=actor,
+            )
+            _transition(instance, definition, state, [started])
+    except IntegrityError:
+        instance = ProcessInstance.objects.get(workflow_name=workflow, business_key=business_key)
+        return instance, False
+    return instance, True
+
+
+# --- replies from services -------------------------------------------------------------------
+
+
+def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outcome:
+    """Take one reply from a service. Malformed or unknown messages become dead letters."""
+    try:
+        reply = reply_parse(body)
+    except MalformedMessage as exc:
+        return dead_letter_keep(task_name, body, f"malformed message: {exc}")
+    process_id = str(reply.process_id)
+    with process_context(process_id), transaction.atomic():
+        instance = _locked(process_id)
+        if instance is None:
+            return dead_letter_keep(task_name, body, "unknown process", process_id=process_id)
+        if EventRow.objects.filter(message_id=reply.message_id).exists():
+            logger.info("duplicate message %s dropped", reply.message_id)
+            return Outcome("duplicate", process_id)
+        payload = dict(reply.payload)
+        if reply.sent_at is not None:
+            payload["sent_at"] = reply.sent_at.isoformat()
+        event = Event(
+            type=reply.type,
+            at=timezone.now(),
+            message_id=reply.message_id,
+            step=reply.step,
+            attempt=reply.attempt,
+            payload=payload,
+        )
+        _transition(instance, instance.definition, state_from_json(instance.state), [event])
+    return Outcome("applied", process_id)
+
+
+def dead_letter_keep(task_name: str, body: Any, reason: str, *, process_id: str = "") -> Outcome:
+    """Keep a message nobody can take, with the reason, for an operator to look at."""
+    try:
+        text = json.dumps(body, default=str)
+    except (TypeError, ValueError):
+        text = repr(body)
+    DeadLetter.objects.create(task_name=task_name, body=text, reason=reason, process_id=process_id)
+    logger.warning("dead letter from %s: %s", task_name, reason)
+    return Outcome("dead-letter", process_id or None, reason)
+
+
+# --- operators -------------------------------------------------------------------------------
+
+OPERATOR_ACTIONS = {
+    "retry": EventType.OPERATOR_RETRIED,
+    "skip": EventType.OPERATOR_SKIPPED,
+    "cancel": EventType.OPERATOR_CANCELLED,
+    "compensate": EventType.OPERATOR_COMPENSATED,
+    "pause": EventType.OPERATOR_PAUSED,
+    "resume": EventType.OPERATOR_RESUMED,
+}
+
+
+def operator_act(
+    *,
+    process_id: str,
+    action: str,
+    actor: str,
+    reason: str = "",
+    step: str | None = None,
+    output: dict[str, Any] | None = None,
+) -> ProcessInstance:
+    """Apply an operator's action now, as an event in the history carrying who and why.
+
+    Raises ActionNotAllowed (with the reason) when it does not apply in the current state, and
+    ValueError when a skip's output does not match the command's declared output.
+    """
+    if action not in OPERATOR_ACTIONS:
+        raise ActionNotAllowed(f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
+    event_type = OPERATOR_ACTIONS[action]
+    with process_context(process_id), transaction.atomic():
+        instance = _locked(process_id)
+        if instance is None:
+            raise ProcessNotFound(f"no process {process_id}")
+        spec = definition_for_run(instance.definition)
+        state = state_from_json(instance.state)
+        check_operator_action(spec, state, event_type, step)
+        payload: dict[str, Any] = {}
+        if event_type == EventType.OPERATOR_SKIPPED and step is not None:
+            st = state.steps[step]
+            command = spec.step(step).command
+            in_compensation = st.status.value.startswith("compensation")
+            payload["output"] = (output or {}) if in_compensation else output_validate(command, output or {})
+        event = Event(
+            type=event_type,
+            at=timezone.now(),
+            message_id=f"operator:{uuid.uuid4()}",
+            step=step,
+            payload=payload,
+            actor=actor,
+            reason=reason,
+        )
+        _transition(instance, instance.definition, state, [event])
+    return instance
+
+
+# --- timers ----------------------------------------------------------------------------------
+
+
+def timers_fire(*, now: datetime | None = None, batch: int = 100) -> int:
+    """Fire the due timers of up to `batch` processes; returns how many processes were handled.
+
+    Rows are claimed with SKIP LOCKED, so several ticks (or a tick and a reply) never wait on
+    each other. A process that fails is logged and postponed, and the sweep goes on.
+    """
+    now = now or timezone.now()
+    handled = 0
+    with transaction.atomic():
+        due = list(
+            ProcessInstance.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("definition")
+            .filter(wake_at__lte=now)
+            .order_by("wake_at")[:batch]
+        )
+        for instance in due:
+            with process_context(instance.pk):
+                try:
+                    with transaction.atomic():
+                        state = state_from_json(instance.state)
+                        events = due_timer_events(state, now)
+                        if events:
+                            _transition(instance, instance.definition, state, events)
+                        else:  # nothing due after all (a stale wake-up): just move it on
+                            ProcessInstance.objects.filter(pk=instance.pk).update(
+                                wake_at=state.next_wake_up()
+                            )
+                    handled += 1
+                except Exception:
+                    logger.exception("timer of process %s failed; postponed by a minute", instance.pk)
+                    ProcessInstance.objects.filter(pk=instance.pk).update(wake_at=now + timedelta(minutes=1))
+    return handled
+
+
+# --- the transition --------------------------------------------------------------------------
+
+
+def _locked(process_id: str) -> ProcessInstance | None:
+    try:
+        uuid.UUID(str(process_id))
+    except ValueError:
+        return None
+    return (
+        ProcessInstance.objects.select_for_update(of=("self",))
+        .select_related("definition")
+        .filter(pk=process_id)
+        .first()
+    )
+
+
+def _transition(
+    instance: ProcessInstance, definition: WorkflowDefinition, state: State, events: Sequence[Event]
+) -> State:
+    """Fold `events` into the locked instance: history, snapshot and outbox, in this transaction."""
+    spec = definition_for_run(definition)
+    rows: list[EventRow] = []
+    commands: list[Command] = []
+    for event in events:
+        decision = decide(spec, state, event)
+        state = decision.state
+        commands.extend(decision.commands)
+        rows.append(
+            EventRow(
+                process=instance,
+                seq=state.seq,
+                message_id=event.message_id,
+                type=event.type,
+                step=event.step or "",
+                attempt=event.attempt,
+                payload=event.payload,
+                actor=event.actor,
+                reason=event.reason,
+                note=decision.note,
+                created_at=event.at,
+            )
+        )
+        if decision.note:
+            logger.info("%s %s: %s", event.type, event.step or "", decision.note)
+    EventRow.objects.bulk_create(rows)
+
+    previous_status = instance.status
+    instance.state = state_to_json(state)
+    instance.status = state.status
+    instance.context = state.context
+    instance.seq = state.seq
+    instance.wake_at = state.next_wake_up()
+    instance.ended_at = state.ended_at
+    instance.save(update_fields=["state", "status", "context", "seq", "wake_at", "ended_at", "updated_at"])
+
+    now = events[-1].at
+    outbox = [
+        Outbox(
+            process=instance,
+            message_id=command.message_id,
+            task_name=command.name,
+            queue=command_get(command.name).queue,
+            body=command_envelope(str(instance.pk), command, now),
+            created_at=now,
+        )
+        for command in commands
+    ]
+    if outbox:
+        Outbox.objects.bulk_create(outbox)
+        # Publish only after commit: a worker must never see a command its process has not saved.
+        transaction.on_commit(partial(outbox_publish, message_ids=[row.message_id for row in outbox]))
+    if state.status != previous_status:
+        logger.info("process %s -> %s", previous_status, state.status)
+    transaction.on_commit(
+        partial(
+            signals.process_changed.send,
+            sender=ProcessInstance,
+            process_id=str(instance.pk),
+            status=state.status,
+        )
+    )
+    return state
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+def outbox_publish(*, message_ids: Sequence[str]) -> int:
+    """Publish outbox rows to their queues and mark them sent; returns how many went out.
+
+    A crash between publishing and marking publishes the row again later (the relay): services
+    are idempotent, so a command delivered twice has one effect.
+    """
+    from config.celery import app
+
+    rows = list(Outbox.objects.filter(message_id__in=message_ids, published_at__isnull=True))
+    sent = []
+    for row in rows:
+        try:
+            app.send_task(row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id)
+        except Exception as exc:  # the broker is down: the relay tries again
+            logger.warning("publishing %s failed: %s", row.message_id, exc)
+            Outbox.objects.filter(pk=row.pk).update(
+                last_error=str(exc)[:500], publish_attempts=F("publish_attempts") + 1
+            )
+            continue
+        sent.append(row.pk)
+    if sent:
+        Outbox.objects.filter(pk__in=sent).update(
+            published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+        )
+    return len(sent)
+
+
+def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | None = None) -> int:
+    """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Outbox.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True, created_at__lte=now - timedelta(seconds=older_than))
+            .order_by("id")
+            .values_list("message_id", flat=True)[:batch]
+        )
+        return outbox_publish(message_ids=ids) if ids else 0

@@ -1,0 +1,104 @@
+"""Checks a workflow definition before anyone can run it (admin, import, demo data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orchestrator.engine.types import Definition
+from orchestrator.status import StepPhase
+
+
+@dataclass(frozen=True)
+class Problem:
+    step: str | None  # None: about the definition as a whole
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step!r}, " if self.step else ""
+        return f"{where}{self.field}: {self.message}"
+
+
+def definition_problems(definition: Definition, commands: Mapping[str, str | None]) -> list[Problem]:
+    """Everything wrong with `definition`. `commands` maps each declared command to its undo (or None)."""
+    problems: list[Problem] = []
+    keys = [spec.key for spec in definition.steps]
+    phases = {spec.key: spec.phase for spec in definition.steps}
+    if not definition.steps:
+        problems.append(Problem(None, "steps", "a workflow needs at least one step"))
+    for key in sorted({k for k in keys if keys.count(k) > 1}):
+        problems.append(Problem(key, "key", f"the key {key!r} is used by more than one step"))
+    for spec in definition.steps:
+        if spec.command not in commands:
+            problems.append(Problem(spec.key, "command", f"unknown command {spec.command!r}"))
+        elif spec.compensation:
+            declared = commands[spec.command]
+            if declared is None:
+                problems.append(Problem(spec.key, "compensation", f"{spec.command} declares no compensation"))
+            elif spec.compensation != declared:
+                problems.append(
+                    Problem(
+                        spec.key,
+                        "compensation",
+                        f"{spec.command} is undone by {declared}, not {spec.compensation}",
+                    )
+                )
+        for dep in spec.depends_on:
+            if dep == spec.key:
+                problems.append(Problem(spec.key, "depends_on", "a step cannot depend on itself"))
+            elif dep not in phases:
+                problems.append(Problem(spec.key, "depends_on", f"no step has the key {dep!r}"))
+            elif phases[dep] != spec.phase:
+                problems.append(
+                    Problem(
+                        spec.key, "depends_on", f"{dep!r} runs in another phase ({phases[dep].label.lower()})"
+                    )
+                )
+        retry = spec.retry
+        for field, ok, rule in (
+            ("max_attempts", retry.max_attempts >= 1, "must be at least 1"),
+            ("initial_delay", retry.initial_delay >= 0, "must not be negative"),
+            ("multiplier", retry.multiplier >= 1, "must be at least 1"),
+            ("max_delay", retry.max_delay >= retry.initial_delay, "must not be less than the initial delay"),
+            ("jitter", 0 <= retry.jitter <= 1, "must be between 0 and 1"),
+            ("timeout", spec.timeout > 0, "must be more than 0 seconds"),
+        ):
+            if not ok:
+                problems.append(Problem(spec.key, field, rule))
+    main = [spec for spec in definition.steps if spec.phase == StepPhase.MAIN]
+    if definition.steps and not any(not spec.depends_on for spec in main):
+        problems.append(
+            Problem(None, "depends_on", "no step on the success path can start: every one depends on another")
+        )
+    cycle = _find_cycle(definition)
+    if cycle:
+        problems.append(Problem(cycle[0], "depends_on", "dependencies form a cycle: " + " -> ".join(cycle)))
+    return problems
+
+
+def _find_cycle(definition: Definition) -> list[str]:
+    graph = {spec.key: [d for d in spec.depends_on if d != spec.key] for spec in definition.steps}
+    visiting: set[str] = set()
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(key: str) -> list[str]:
+        if key in done or key not in graph:
+            return []
+        if key in visiting:
+            return [*path[path.index(key) :], key]
+        visiting.add(key)
+        path.append(key)
+        for dep in graph[key]:
+            if cycle := visit(dep):
+                return cycle
+        path.pop()
+        visiting.discard(key)
+        done.add(key)
+        return []
+
+    for key in graph:
+        if cycle := visit(key):
+            return cycle
+    return []
