@@ -1,0 +1,89 @@
+"""What the services really did for each booking, and whether the money adds up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count
+
+from booking.models import Booking, Charge, FlightReservation, HotelReservation, Notification, Refund
+from orchestrator.status import ProcessStatus
+
+
+@dataclass
+class Ledger:
+    reference: str
+    charged: Decimal = Decimal("0.00")
+    refunded: Decimal = Decimal("0.00")
+    charges: int = 0  # successful charges (never more than one)
+    flights_booked: int = 0  # still booked, i.e. not cancelled
+    flights_cancelled: int = 0
+    hotels_booked: int = 0
+    hotels_cancelled: int = 0
+    notifications: list[str] = field(default_factory=list)  # templates sent
+
+    @property
+    def net(self) -> Decimal:
+        return self.charged - self.refunded
+
+
+def ledgers_for(references: Iterable[str]) -> dict[str, Ledger]:
+    """One ledger per booking reference, in a fixed number of queries."""
+    refs = list(references)
+    ledgers = {ref: Ledger(reference=ref) for ref in refs}
+    for charge in Charge.objects.filter(booking_reference__in=refs, status=Charge.Status.CHARGED):
+        ledger = ledgers[charge.booking_reference]
+        ledger.charged += charge.amount
+        ledger.charges += 1
+    for refund in Refund.objects.filter(charge__booking_reference__in=refs).select_related("charge"):
+        ledgers[refund.charge.booking_reference].refunded += refund.amount
+    for model, booked, cancelled in (
+        (FlightReservation, "flights_booked", "flights_cancelled"),
+        (HotelReservation, "hotels_booked", "hotels_cancelled"),
+    ):
+        rows = (
+            model.objects.filter(booking_reference__in=refs, status__in=["booked", "cancelled"])
+            .values("booking_reference", "status")
+            .annotate(n=Count("id"))
+        )
+        for row in rows:
+            ledger = ledgers[row["booking_reference"]]
+            name = booked if row["status"] == "booked" else cancelled
+            setattr(ledger, name, getattr(ledger, name) + row["n"])
+    for note in Notification.objects.filter(booking_reference__in=refs, status=Notification.Status.SENT):
+        ledgers[note.booking_reference].notifications.append(note.template)
+    return ledgers
+
+
+def money_problems(bookings: Iterable[Booking]) -> list[str]:
+    """Every booking whose side effects do not match how its process ended.
+
+    Completed: charged exactly the amount once, one flight and one hotel still booked.
+    Compensated or cancelled: nothing charged net, nothing left booked.
+    """
+    bookings = list(bookings)
+    ledgers = ledgers_for(b.reference for b in bookings)
+    problems = []
+    for booking in bookings:
+        ledger = ledgers[booking.reference]
+        status = booking.process.status if booking.process else None
+        if ledger.charges > 1:
+            problems.append(f"{booking.reference}: charged {ledger.charges} times")
+        if status == ProcessStatus.COMPLETED:
+            if ledger.net != booking.amount:
+                problems.append(
+                    f"{booking.reference}: completed but net charge {ledger.net} != {booking.amount}"
+                )
+            if (ledger.flights_booked, ledger.hotels_booked) != (1, 1):
+                problems.append(
+                    f"{booking.reference}: completed with {ledger.flights_booked} flight(s) and "
+                    f"{ledger.hotels_booked} hotel(s) booked"
+                )
+        elif status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
+            if ledger.net != 0:
+                problems.append(f"{booking.reference}: {status} but net charge {ledger.net}")
+            if ledger.flights_booked or ledger.hotels_booked:
+                problems.append(f"{booking.reference}: {status} but a flight or hotel is still booked")
+    return problems

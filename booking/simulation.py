@@ -1,0 +1,132 @@
+"""A load generator: start many bookings at a steady rate and judge how they ended."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from booking.bookings import DEFAULT_WORKFLOW, booking_create
+from booking.ledger import money_problems
+from booking.models import Booking
+from orchestrator.models import ProcessInstance
+from orchestrator.status import ProcessStatus
+
+CITIES = ["CDG", "JFK", "LHR", "FCO", "MAD", "BER", "LIS", "ATH", "NRT", "SFO", "YUL", "CPT"]
+HOTELS = ["Grand Hotel", "Hotel du Parc", "Harbour Inn", "City Lodge", "The Atrium"]
+FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Tim"]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Thompson",
+    "Allen",
+    "Berners",
+]
+
+
+@dataclass
+class Progress:
+    started: int
+    total: int
+    counts: Counter[str]
+
+    @property
+    def terminal(self) -> int:
+        return sum(self.counts[s] for s in ProcessStatus.terminal())
+
+
+@dataclass
+class Report:
+    total: int
+    counts: Counter[str]
+    latencies: list[float]  # seconds from start to end, of ended processes
+    elapsed: float
+    problems: list[str] = field(default_factory=list)  # money check
+
+    @property
+    def not_terminal(self) -> int:
+        return self.total - sum(self.counts[s] for s in ProcessStatus.terminal())
+
+    @property
+    def ok(self) -> bool:
+        return self.not_terminal == 0 and not self.problems
+
+    def percentile(self, p: float) -> float | None:
+        if not self.latencies:
+            return None
+        if len(self.latencies) == 1:
+            return self.latencies[0]
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
+
+
+def trip_random(rng: random.Random) -> dict[str, object]:
+    origin, destination = rng.sample(CITIES, 2)
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    return {
+        "customer_name": f"{first} {last}",
+        "customer_email": f"{first.lower()}.{last.lower()}@example.com",
+        "itinerary": {
+            "origin": origin,
+            "destination": destination,
+            "depart_on": f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "hotel": rng.choice(HOTELS),
+        },
+        "amount": Decimal(rng.randint(9000, 250000)) / 100,
+        "currency": rng.choice(["EUR", "EUR", "USD", "GBP"]),
+    }
+
+
+def simulation_run(
+    *,
+    bookings: int,
+    rate: float,
+    workflow: str = DEFAULT_WORKFLOW,
+    timeout: float = 300.0,
+    seed: int | None = None,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+    poll: float = 0.25,
+) -> Report:
+    """1. Start `bookings` bookings, `rate` per second. 2. Wait until every process has ended or
+    `timeout` seconds passed since the last start. 3. Count, time and check the money."""
+    rng = random.Random(seed)
+    began = time.monotonic()
+    process_ids = []
+    last_report = 0.0
+    for index in range(bookings):
+        due = began + index / rate
+        while (now := time.monotonic()) < due:
+            time.sleep(min(due - now, poll))
+        booking = booking_create(workflow=workflow, **trip_random(rng))  # type: ignore[arg-type]
+        process_ids.append(booking.process_id)
+        if now - last_report >= poll:
+            on_progress(Progress(index + 1, bookings, _counts(process_ids)))
+            last_report = now
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = _counts(process_ids)
+        progress = Progress(bookings, bookings, counts)
+        on_progress(progress)
+        if progress.terminal == bookings or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    elapsed = time.monotonic() - began
+    ended = ProcessInstance.objects.filter(pk__in=process_ids, ended_at__isnull=False).values_list(
+        "created_at", "ended_at"
+    )
+    latencies = sorted((end - start).total_seconds() for start, end in ended if start and end)
+    chosen = Booking.objects.filter(process_id__in=process_ids).select_related("process")
+    return Report(bookings, counts, latencies, elapsed, money_problems(chosen))
+
+
+def _counts(process_ids: list[object]) -> Counter[str]:
+    rows = ProcessInstance.objects.filter(pk__in=process_ids).values_list("status", flat=True)
+    return Counter(rows)
