@@ -6,7 +6,7 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -127,6 +127,6 @@ def simulation_run(
     return Report(bookings, counts, latencies, elapsed, money_problems(chosen))
 
 
-def _counts(process_ids: list[object]) -> Counter[str]:
+def _counts(process_ids: Sequence[object]) -> Counter[str]:
     rows = ProcessInstance.objects.filter(pk__in=process_ids).values_list("status", flat=True)
     return Counter(rows)
