@@ -20,7 +20,10 @@ NO_FAULTS = FaultDraw()
 
 
 def faults_for(service: str) -> ServiceFaults | None:
-    return ServiceFaults.objects.filter(service=service).first()
+    try:
+        return ServiceFaults.objects.get(service=service)
+    except ServiceFaults.DoesNotExist:
+        return None
 
 
 def fault_draw(faults: ServiceFaults | None, *, key: str, kind: str, attempt: int) -> FaultDraw:

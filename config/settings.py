@@ -33,7 +33,7 @@ BROKER_URL = env_url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "m
 EMBEDDED_WORKERS = BROKER_URL.startswith("memory://")
 RUN_MODE = "embedded" if EMBEDDED_WORKERS and not DATABASE_URL else "production"
 
-DEBUG = env_bool("DEBUG", default=RUN_MODE == "embedded")
+DEBUG = env_bool("DEBUG", default=False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 _DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
@@ -96,8 +96,11 @@ def _sqlite_database(path: str | Path) -> dict[str, Any]:
     # half-way with "database is locked". select_for_update does nothing on SQLite: this is
     # what serialises the engine's transitions in embedded mode.
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "config.sqlite",
         "NAME": str(path),
+        # One connection per thread for its whole life: opening SQLite and running the pragmas
+        # again for every task would cost more than the task.
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
@@ -195,6 +198,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Keep database connections across tasks (Celery closes them after every task otherwise);
+# config.celery checks them before each task instead, as Django does per request.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_DEFAULT_QUEUE = ORCHESTRATOR_QUEUE
 # Every task has an explicit route; tests check that none is left to the default queue.
 CELERY_TASK_ROUTES = {

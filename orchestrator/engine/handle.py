@@ -240,12 +240,14 @@ def _locked(process_id: str) -> ProcessInstance | None:
         uuid.UUID(str(process_id))
     except ValueError:
         return None
-    return (
-        ProcessInstance.objects.select_for_update(of=("self",))
-        .select_related("definition")
-        .filter(pk=process_id)
-        .first()
-    )
+    try:
+        return (
+            ProcessInstance.objects.select_for_update(of=("self",))
+            .select_related("definition")
+            .get(pk=process_id)
+        )
+    except ProcessInstance.DoesNotExist:
+        return None
 
 
 def _transition(
@@ -302,7 +304,7 @@ def _transition(
     if outbox:
         Outbox.objects.bulk_create(outbox)
         # Publish only after commit: a worker must never see a command its process has not saved.
-        transaction.on_commit(partial(outbox_publish, message_ids=[row.message_id for row in outbox]))
+        transaction.on_commit(partial(outbox_publish, rows=outbox))
     if state.status != previous_status:
         logger.info("process %s -> %s", previous_status, state.status)
     transaction.on_commit(
@@ -319,7 +321,7 @@ def _transition(
 # --- the outbox ------------------------------------------------------------------------------
 
 
-def outbox_publish(*, message_ids: Sequence[str]) -> int:
+def outbox_publish(*, rows: Sequence[Outbox]) -> int:
     """Publish outbox rows to their queues and mark them sent; returns how many went out.
 
     A crash between publishing and marking publishes the row again later (the relay): services
@@ -327,7 +329,6 @@ def outbox_publish(*, message_ids: Sequence[str]) -> int:
     """
     from config.celery import app
 
-    rows = list(Outbox.objects.filter(message_id__in=message_ids, published_at__isnull=True))
     sent = []
     for row in rows:
         try:
@@ -340,9 +341,10 @@ def outbox_publish(*, message_ids: Sequence[str]) -> int:
             continue
         sent.append(row.pk)
     if sent:
-        Outbox.objects.filter(pk__in=sent).update(
-            published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
-        )
+        with transaction.atomic():  # a write transaction, so SQLite writers queue in order
+            Outbox.objects.filter(pk__in=sent).update(
+                published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+            )
     return len(sent)
 
 
@@ -350,10 +352,9 @@ def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | N
     """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
     now = now or timezone.now()
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True, created_at__lte=now - timedelta(seconds=older_than))
-            .order_by("id")
-            .values_list("message_id", flat=True)[:batch]
+            .order_by("id")[:batch]
         )
-        return outbox_publish(message_ids=ids) if ids else 0
+        return outbox_publish(rows=rows) if rows else 0

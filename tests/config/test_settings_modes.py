@@ -47,8 +47,8 @@ def parsed(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_embedded_mode_without_database_or_redis(tmp_path: Path) -> None:
     s = parsed(read_settings(tmp_path))
     assert s["mode"] == "embedded"
-    assert s["debug"] is True
-    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["debug"] is False
+    assert s["engine"] == "config.sqlite"
     assert s["db_name"] == str(tmp_path / "var" / "orchestrator.sqlite3")
     assert s["db_options"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in s["db_options"]["init_command"]
