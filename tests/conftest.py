@@ -22,6 +22,9 @@ from tests.support.workers import WorkerProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures shared by the engine and service tests: sent_tasks, trip_workflows.
+pytest_plugins = ["tests.support.engine"]
+
 
 @pytest.fixture
 def postgres_url(transactional_db: None) -> str:

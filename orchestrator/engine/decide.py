@@ -173,7 +173,11 @@ def due_timer_events(state: State, now: datetime) -> list[Event]:
 
 def retry_delay(policy: RetryPolicy, attempts_used: int, *, seed: str) -> float:
     """Seconds to wait after `attempts_used` failed attempts; jitter is a pure function of `seed`."""
-    delay = min(policy.initial_delay * policy.multiplier ** max(attempts_used - 1, 0), policy.max_delay)
+    try:
+        growth = policy.multiplier ** max(attempts_used - 1, 0)
+    except OverflowError:  # thousands of attempts: long past the maximum delay
+        growth = float("inf")
+    delay = min(policy.initial_delay * growth, policy.max_delay) if policy.initial_delay else 0.0
     if policy.jitter:
         fraction = int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         delay *= 1 + policy.jitter * (2 * fraction - 1)

@@ -63,6 +63,11 @@ def test_backoff_grows_by_the_multiplier_up_to_the_maximum() -> None:
     assert [retry_delay(policy, n, seed="x") for n in (1, 2, 3, 4)] == [1, 3, 9, 20]
 
 
+def test_backoff_stays_at_the_maximum_after_thousands_of_attempts() -> None:
+    assert retry_delay(RetryPolicy(initial_delay=1, multiplier=2, max_delay=60), 5000, seed="x") == 60
+    assert retry_delay(RetryPolicy(initial_delay=0, multiplier=2, max_delay=60), 5000, seed="x") == 0
+
+
 def test_jitter_is_deterministic_and_bounded() -> None:
     policy = RetryPolicy(initial_delay=10, jitter=0.2)
     delays = {retry_delay(policy, 1, seed=f"p{i}") for i in range(50)}

@@ -1,0 +1,89 @@
+"""Operator actions go through the engine as events carrying who and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.engine.handle import ProcessNotFound, operator_act, process_start
+from orchestrator.models import Event as EventRow
+from orchestrator.models import ProcessInstance
+from tests.support.engine import answer, last_command
+
+pytestmark = pytest.mark.usefixtures("trip_workflows")
+
+TRIP = {"reference": "TRP-OPS001", "customer_name": "Ada", "customer_email": "ada@example.com",
+        "amount": "420.00", "currency": "EUR", "itinerary": {}}  # fmt: skip
+
+
+def started() -> ProcessInstance:
+    return process_start(workflow="trip-booking", business_key="TRP-OPS001", input=TRIP)[0]
+
+
+def test_pause_and_resume_are_recorded_with_actor_and_reason() -> None:
+    process = started()
+    operator_act(
+        process_id=str(process.pk), action="pause", actor="ops@example.com", reason="card issuer outage"
+    )
+    process.refresh_from_db()
+    assert process.status == "paused"
+    row = EventRow.objects.filter(process=process).order_by("-seq").first()
+    assert row is not None
+    assert (row.type, row.actor, row.reason) == ("operator.paused", "ops@example.com", "card issuer outage")
+    operator_act(process_id=str(process.pk), action="resume", actor="ops@example.com")
+    process.refresh_from_db()
+    assert process.status == "running"
+
+
+def test_an_action_that_does_not_apply_is_refused_and_not_recorded() -> None:
+    process = started()
+    with pytest.raises(ActionNotAllowed, match="not paused"):
+        operator_act(process_id=str(process.pk), action="resume", actor="ops")
+    with pytest.raises(ActionNotAllowed, match="nothing to retry"):
+        operator_act(process_id=str(process.pk), action="retry", step="payment", actor="ops")
+    with pytest.raises(ActionNotAllowed, match="unknown action"):
+        operator_act(process_id=str(process.pk), action="explode", actor="ops")
+    assert EventRow.objects.filter(process=process).count() == 1
+
+
+def test_unknown_process_is_reported() -> None:
+    with pytest.raises(ProcessNotFound):
+        operator_act(process_id="6f1c1c1e-0000-0000-0000-000000000000", action="pause", actor="ops")
+
+
+def test_cancel_compensates_what_was_done_and_ends_cancelled() -> None:
+    process = started()
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    operator_act(process_id=str(process.pk), action="cancel", actor="ops", reason="customer called")
+    process.refresh_from_db()
+    assert process.status == "compensating"
+    # The flight was in flight: wait for it, then undo it, then the payment.
+    answer(last_command(process, "flight"), pnr="XY12ZQ")
+    cancel = last_command(process, "flight")
+    assert (cancel.command, cancel.kind) == ("flights.cancel", "compensation")
+    answer(cancel, cancelled=True)
+    answer(last_command(process, "payment"), refund_id="re_1", amount="420.00", currency="EUR")
+    answer(last_command(process, "notify_cancelled"), notification_id="1", to="ada@example.com")
+    process.refresh_from_db()
+    assert process.status == "cancelled"
+
+
+def test_skip_checks_the_output_against_the_declared_shape() -> None:
+    process = started()
+    answer(last_command(process, "payment"), succeeded=False)  # technical failure: waiting to retry
+    with pytest.raises(
+        ValueError, match=r"output does not match payments\.charge: payment_id: Field required"
+    ):
+        operator_act(process_id=str(process.pk), action="skip", step="payment", actor="ops", output={})
+    operator_act(
+        process_id=str(process.pk),
+        action="skip",
+        step="payment",
+        actor="ops",
+        reason="charged by phone",
+        output={"payment_id": "pay_phone", "amount": "420.00", "currency": "EUR"},
+    )
+    process.refresh_from_db()
+    assert process.context["payment"]["payment_id"] == "pay_phone"
+    assert process.state["steps"]["payment"]["status"] == "skipped"
+    assert last_command(process).command == "flights.book"
