@@ -29,18 +29,16 @@ class WorkerProcess:
         self.name = name
         self.process: subprocess.Popen[bytes] | None = None
 
+    def args(self) -> list[str]:
+        return [
+            self.python, "-m", "celery", "--app", "config", "worker",
+            "--pool", "solo", "--queues", ",".join(self.queues),
+            "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
+            "--loglevel", "WARNING",
+        ]  # fmt: skip
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.python, "-m", "celery", "--app", "config", "worker",
-                "--pool", "solo", "--queues", ",".join(self.queues),
-                "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
-                "--loglevel", "WARNING",
-            ],
-            env=self.env,
-            cwd=self.cwd,
-            start_new_session=True,
-        )  # fmt: skip
+        self.process = subprocess.Popen(self.args(), env=self.env, cwd=self.cwd, start_new_session=True)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -57,3 +55,11 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class BeatProcess(WorkerProcess):
+    """`celery beat`: sends the timer tick, as in production."""
+
+    def args(self) -> list[str]:
+        return [self.python, "-m", "celery", "--app", "config", "beat",
+                "--scheduler", "celery.beat:Scheduler", "--loglevel", "WARNING"]  # fmt: skip
