@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy, StepSpec
 from orchestrator.models import WorkflowDefinition
@@ -12,40 +14,37 @@ RETRY = RetryPolicy(max_attempts=8, initial_delay=0.5, multiplier=2.0, max_delay
 TIMEOUT = 10.0
 
 
-def _step(
-    key: str, command: str, compensation: str | None, deps: tuple[str, ...], **extra: object
-) -> StepSpec:
-    return StepSpec(
-        key=key,
-        command=command,
-        compensation=compensation,
-        depends_on=deps,
-        retry=RETRY,
-        timeout=TIMEOUT,
-        on_exhausted=extra.pop("on_exhausted", OnExhausted.COMPENSATE),  # type: ignore[arg-type]
-        **extra,  # type: ignore[arg-type]
-    )
+def trip_steps(*, parallel: bool, timeout: float = TIMEOUT) -> list[StepSpec]:
+    """The trip's steps; `parallel` books flight and hotel at the same time."""
 
+    def step(
+        key: str, command: str, compensation: str | None, deps: tuple[str, ...], **extra: Any
+    ) -> StepSpec:
+        return StepSpec(key, command, compensation, deps, retry=RETRY, timeout=timeout, **extra)
 
-def trip_steps(*, parallel: bool) -> list[StepSpec]:
+    undo_on_failure = {"on_exhausted": OnExhausted.COMPENSATE}
     return [
-        _step("payment", "payments.charge", "payments.refund", ()),
-        _step("flight", "flights.book", "flights.cancel", ("payment",)),
-        _step("hotel", "hotels.book", "hotels.cancel", ("payment",) if parallel else ("flight",)),
-        _step(
+        step("payment", "payments.charge", "payments.refund", (), **undo_on_failure),
+        step("flight", "flights.book", "flights.cancel", ("payment",), **undo_on_failure),
+        step(
+            "hotel",
+            "hotels.book",
+            "hotels.cancel",
+            ("payment",) if parallel else ("flight",),
+            **undo_on_failure,
+        ),
+        step(
             "notify",
             "notifications.send",
             None,
             ("flight", "hotel") if parallel else ("hotel",),
-            on_exhausted=OnExhausted.PAUSE,
             params={"template": "confirmed"},
         ),
-        _step(
+        step(
             "notify_cancelled",
             "notifications.send",
             None,
             (),
-            on_exhausted=OnExhausted.PAUSE,
             phase=StepPhase.AFTER_COMPENSATION,
             params={"template": "cancelled"},
         ),

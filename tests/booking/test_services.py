@@ -17,13 +17,20 @@ from tests.support.engine import SentTasks
 
 pytestmark = pytest.mark.django_db
 
-TRIP = {"reference": "TRP-SVC001", "customer_name": "Ada Lovelace", "customer_email": "ada@example.com",
-        "amount": "420.00", "currency": "EUR",
-        "itinerary": {"origin": "CDG", "destination": "JFK", "depart_on": "2027-01-10", "hotel": "Grand Hotel"}}  # fmt: skip
+TRIP = {
+    "reference": "TRP-SVC001",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+    "amount": "420.00",
+    "currency": "EUR",
+    "itinerary": {"origin": "CDG", "destination": "JFK", "depart_on": "2027-01-10", "hotel": "Grand Hotel"},
+}
 PROCESS = uuid.uuid4()
 
 
-def command(name: str, step: str, *, kind: str = "action", attempt: int = 1, **payload: Any) -> dict[str, Any]:
+def command(
+    name: str, step: str, *, kind: str = "action", attempt: int = 1, **payload: Any
+) -> dict[str, Any]:
     return CommandMessage(
         message_id=f"{PROCESS}:{step}:{kind}:{attempt}",
         process_id=PROCESS,
@@ -37,7 +44,11 @@ def command(name: str, step: str, *, kind: str = "action", attempt: int = 1, **p
 
 
 def replies(sent: SentTasks) -> list[dict[str, Any]]:
-    return [reply_parse(call["args"][0]).model_dump(mode="json") for call in sent.calls if call["name"] == "orchestrator.event"]
+    return [
+        reply_parse(call["args"][0]).model_dump(mode="json")
+        for call in sent.calls
+        if call["name"] == "orchestrator.event"
+    ]
 
 
 def test_a_charge_delivered_three_times_charges_once(sent_tasks: SentTasks) -> None:
@@ -63,9 +74,15 @@ def test_a_refund_refunds_exactly_what_was_charged_once(sent_tasks: SentTasks) -
     assert replies(sent_tasks)[-1]["payload"]["output"]["refund_id"] == refund.refund_id
 
 
-def test_a_refund_before_the_charge_voids_the_key_and_the_late_charge_is_refused(sent_tasks: SentTasks) -> None:
+def test_a_refund_before_the_charge_voids_the_key_and_the_late_charge_is_refused(
+    sent_tasks: SentTasks,
+) -> None:
     tasks.refund(command("payments.refund", "payment", kind="compensation"))
-    assert replies(sent_tasks)[-1]["payload"]["output"] == {"refund_id": None, "amount": "0.00", "currency": "EUR"}
+    assert replies(sent_tasks)[-1]["payload"]["output"] == {
+        "refund_id": None,
+        "amount": "0.00",
+        "currency": "EUR",
+    }
     tasks.charge(command("payments.charge", "payment"))  # a copy delayed in the queue
     late = replies(sent_tasks)[-1]
     assert late["type"] == "step.failed" and late["payload"]["business"] is True
@@ -147,7 +164,9 @@ def test_seeded_faults_are_repeatable() -> None:
     again = [fault_draw(faults, key=f"k{i}", kind="action", attempt=1) for i in range(50)]
     assert draws == again
     assert 10 < sum(d.technical for d in draws) < 40  # the rate is honoured, roughly
-    assert not any(fault_draw(faults, key=f"k{i}", kind="compensation", attempt=1).business for i in range(50))
+    assert not any(
+        fault_draw(faults, key=f"k{i}", kind="compensation", attempt=1).business for i in range(50)
+    )
 
 
 def test_bad_fault_settings_are_refused() -> None:

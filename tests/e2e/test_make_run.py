@@ -51,8 +51,12 @@ def test_make_run_in_production_mode_starts_web_workers_and_beat(production_env:
         # Every queue is consumed by one of the Procfile's worker processes.
         check = subprocess.run(
             [sys.executable, "manage.py", "check_workers", "--timeout", "30"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         assert check.returncode == 0, check.stdout + check.stderr + server.output
         for queue in ("payments", "flights", "hotels", "notifications", "orchestrator"):
             assert f"{queue}@" in check.stdout

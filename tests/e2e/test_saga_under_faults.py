@@ -14,10 +14,14 @@ from django.db.models import Count
 
 from booking.demo import demo_workflows_load
 from booking.models import Booking, Charge, FlightReservation, HotelReservation, Notification
-from tests.support.workers import BeatProcess, WorkerProcess
+from tests.support.workers import BeatProcess, WorkerProcess, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
-FAULTS = [arg for service in settings.SERVICE_QUEUES for arg in ("--faults", f"{service}=technical:0.2,business:0.1")]
+FAULTS = [
+    arg
+    for service in settings.SERVICE_QUEUES
+    for arg in ("--faults", f"{service}=technical:0.2,business:0.1")
+]
 
 
 def simulate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,14 +51,15 @@ def production_cluster(production_env: dict[str, str]) -> Iterator[dict[str, str
     try:
         yield production_env
     finally:
-        for process in processes:
-            process.stop()
+        stop_all(processes)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_200_bookings_on_worker_processes_all_end_with_the_money_right(production_cluster: dict[str, str]) -> None:
+def test_200_bookings_on_worker_processes_all_end_with_the_money_right(
+    production_cluster: dict[str, str],
+) -> None:
     result = simulate(production_cluster, "--bookings", "200", "--rate", "50")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "money check: ok" in result.stdout
@@ -69,8 +74,14 @@ def test_200_bookings_on_worker_processes_all_end_with_the_money_right(productio
 @pytest.mark.slow
 def test_bookings_in_embedded_mode_all_end_with_the_money_right(embedded_env: dict[str, str]) -> None:
     for command in (["migrate", "--noinput", "-v0"], ["load_demo"]):
-        prepared = subprocess.run([sys.executable, "manage.py", *command], env=embedded_env, cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+        prepared = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            env=embedded_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert prepared.returncode == 0, prepared.stderr
     result = simulate(embedded_env, "--bookings", "60", "--rate", "20")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

@@ -17,8 +17,14 @@ from tests.support.threads import run_together
 
 pytestmark = [pytest.mark.postgres]
 
-TRIP = {"reference": "TRP-RACE01", "customer_name": "Ada", "customer_email": "ada@example.com",
-        "amount": "420.00", "currency": "EUR", "itinerary": {}}  # fmt: skip
+TRIP = {
+    "reference": "TRP-RACE01",
+    "customer_name": "Ada",
+    "customer_email": "ada@example.com",
+    "amount": "420.00",
+    "currency": "EUR",
+    "itinerary": {},
+}
 
 
 @pytest.fixture
@@ -30,11 +36,18 @@ def test_parallel_replies_are_serialised_and_the_join_fires_once(workflows: None
     process, _ = process_start(workflow="trip-booking-parallel", business_key="TRP-RACE01", input=TRIP)
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     flight = reply_envelope(last_command(process, "flight"), succeeded=True, output={"pnr": "XY12ZQ"})
-    hotel = reply_envelope(last_command(process, "hotel"), succeeded=True, output={"confirmation": "H1234567"})
+    hotel = reply_envelope(
+        last_command(process, "hotel"), succeeded=True, output={"confirmation": "H1234567"}
+    )
     results = run_together([lambda: message_handle(flight), lambda: message_handle(hotel)])
     assert [getattr(r, "status", r) for r in results] == ["applied", "applied"]
     process.refresh_from_db()
-    assert list(EventRow.objects.filter(process=process).order_by("seq").values_list("seq", flat=True)) == [1, 2, 3, 4]
+    assert list(EventRow.objects.filter(process=process).order_by("seq").values_list("seq", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+    ]
     assert Outbox.objects.filter(process=process, task_name="notifications.send").count() == 1
     assert process.state["steps"]["notify"]["status"] == "running"
 
@@ -43,13 +56,21 @@ def test_the_same_reply_delivered_twice_at_once_is_recorded_once(workflows: None
     process, _ = process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
     body = reply_envelope(last_command(process, "payment"), succeeded=True, output={"payment_id": "p"})
     results = run_together([lambda: message_handle(body) for _ in range(4)])
-    assert sorted(getattr(r, "status", str(r)) for r in results) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert sorted(getattr(r, "status", str(r)) for r in results) == [
+        "applied",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+    ]
     assert Outbox.objects.filter(process=process, task_name="flights.book").count() == 1
 
 
 def test_starting_the_same_business_key_ten_times_at_once_starts_one_process(workflows: None) -> None:
     results = run_together(
-        [lambda: process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP) for _ in range(10)]
+        [
+            lambda: process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
+            for _ in range(10)
+        ]
     )
     ids = {r[0].pk for r in results if isinstance(r, tuple)}
     assert len(ids) == 1, results

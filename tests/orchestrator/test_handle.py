@@ -27,8 +27,14 @@ from tests.support.engine import SentTasks, answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
-TRIP = {"reference": "TRP-TEST01", "customer_name": "Ada", "customer_email": "ada@example.com",
-        "amount": "420.00", "currency": "EUR", "itinerary": {}}  # fmt: skip
+TRIP = {
+    "reference": "TRP-TEST01",
+    "customer_name": "Ada",
+    "customer_email": "ada@example.com",
+    "amount": "420.00",
+    "currency": "EUR",
+    "itinerary": {},
+}
 
 
 def start(key: str = "TRP-TEST01") -> ProcessInstance:

@@ -40,8 +40,14 @@ def process_with_history(length: int) -> ProcessInstance:
     The history is generated with the pure decision function and written in bulk, which is
     what handling those replies one by one would have written, only faster.
     """
-    steps = [StepSpec(key="poll", command="notifications.send",
-                      retry=RetryPolicy(max_attempts=100_000, initial_delay=0), timeout=60)]  # fmt: skip
+    steps = [
+        StepSpec(
+            key="poll",
+            command="notifications.send",
+            retry=RetryPolicy(max_attempts=100_000, initial_delay=0),
+            timeout=60,
+        )
+    ]
     definition = definition_save(name=f"long-{length}", version=1, description="", steps=steps, activate=True)
     process, _ = process_start(workflow=definition.name, business_key="k", input={})
     spec = definition_for_run(process.definition)
@@ -52,14 +58,35 @@ def process_with_history(length: int) -> ProcessInstance:
         at += timedelta(milliseconds=1)
         attempt = state.steps["poll"].attempt
         if state.steps["poll"].status == "running":
-            event = Event(type=EventType.STEP_FAILED, at=at, message_id=f"{process.pk}:{state.seq}",
-                          step="poll", attempt=attempt, payload={"error": "busy"})  # fmt: skip
+            event = Event(
+                type=EventType.STEP_FAILED,
+                at=at,
+                message_id=f"{process.pk}:{state.seq}",
+                step="poll",
+                attempt=attempt,
+                payload={"error": "busy"},
+            )
         else:
-            event = Event(type=EventType.STEP_RETRY_DUE, at=at, message_id=f"{process.pk}:{state.seq}",
-                          step="poll", attempt=attempt)  # fmt: skip
+            event = Event(
+                type=EventType.STEP_RETRY_DUE,
+                at=at,
+                message_id=f"{process.pk}:{state.seq}",
+                step="poll",
+                attempt=attempt,
+            )
         state = decide(spec, state, event).state
-        rows.append(EventRow(process=process, seq=state.seq, message_id=event.message_id, type=event.type,
-                             step="poll", attempt=attempt, payload=event.payload, created_at=at))  # fmt: skip
+        rows.append(
+            EventRow(
+                process=process,
+                seq=state.seq,
+                message_id=event.message_id,
+                type=event.type,
+                step="poll",
+                attempt=attempt,
+                payload=event.payload,
+                created_at=at,
+            )
+        )
     EventRow.objects.bulk_create(rows, batch_size=2000)
     ProcessInstance.objects.filter(pk=process.pk).update(state=state_to_json(state), seq=state.seq)
     process.refresh_from_db()

@@ -12,8 +12,14 @@ from tests.support.engine import answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
-TRIP = {"reference": "TRP-OPS001", "customer_name": "Ada", "customer_email": "ada@example.com",
-        "amount": "420.00", "currency": "EUR", "itinerary": {}}  # fmt: skip
+TRIP = {
+    "reference": "TRP-OPS001",
+    "customer_name": "Ada",
+    "customer_email": "ada@example.com",
+    "amount": "420.00",
+    "currency": "EUR",
+    "itinerary": {},
+}
 
 
 def started() -> ProcessInstance:

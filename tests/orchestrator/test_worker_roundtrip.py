@@ -44,8 +44,12 @@ def run_check_workers(env: dict[str, str], *queues: str) -> subprocess.Completed
 def test_embedded_mode_round_trip_in_a_fresh_process(embedded_env: dict[str, str]) -> None:
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        env=embedded_env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=embedded_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert migrate.returncode == 0, migrate.stderr
     result = run_check_workers(embedded_env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -31,19 +31,36 @@ class WorkerProcess:
 
     def args(self) -> list[str]:
         return [
-            self.python, "-m", "celery", "--app", "config", "worker",
-            "--pool", "solo", "--queues", ",".join(self.queues),
-            "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
-            "--loglevel", "WARNING",
-        ]  # fmt: skip
+            self.python,
+            "-m",
+            "celery",
+            "--app",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            ",".join(self.queues),
+            "--hostname",
+            f"{self.name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+        ]
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.args(), env=self.env, cwd=self.cwd, start_new_session=True)
 
+    def terminate(self) -> None:
+        """Ask for a warm shutdown without waiting for it (see `stop`)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -61,5 +78,23 @@ class BeatProcess(WorkerProcess):
     """`celery beat`: sends the timer tick, as in production."""
 
     def args(self) -> list[str]:
-        return [self.python, "-m", "celery", "--app", "config", "beat",
-                "--scheduler", "celery.beat:Scheduler", "--loglevel", "WARNING"]  # fmt: skip
+        return [
+            self.python,
+            "-m",
+            "celery",
+            "--app",
+            "config",
+            "beat",
+            "--scheduler",
+            "celery.beat:Scheduler",
+            "--loglevel",
+            "WARNING",
+        ]
+
+
+def stop_all(processes: list[WorkerProcess]) -> None:
+    """Stop several processes in parallel: warm shutdowns take seconds each."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop()

@@ -66,8 +66,12 @@ class Command(BaseCommand):
             "--timeout", type=float, default=300.0, help="seconds to wait after the last start"
         )
         parser.add_argument("--seed", type=int, default=None, help="repeatable bookings and faults")
-        parser.add_argument("--threads", type=int, default=settings.EMBEDDED_WORKER_THREADS,
-                            help="worker threads in embedded mode")  # fmt: skip
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=settings.EMBEDDED_WORKER_THREADS,
+            help="worker threads in embedded mode",
+        )
         parser.add_argument("--keep-faults", action="store_true", help="leave the fault settings as set")
 
     def handle(self, *args: Any, **opts: Any) -> None:
