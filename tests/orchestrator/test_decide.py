@@ -367,3 +367,38 @@ def test_events_after_the_end_change_nothing() -> None:
     h.fail("hotel", business=True)
     assert h.state.status == before.status
     assert h.state.steps == before.steps
+
+
+def test_a_refused_after_compensation_step_is_recorded_and_the_process_still_ends() -> None:
+    h = Harness(trip_definition())
+    h.start()
+    h.fail("payment", business=True)
+    assert [c.step for c in h.sent][-1] == "notify_cancelled"
+    h.fail("notify_cancelled", business=True)  # the e-mail bounced
+    assert h.status() == "compensated"
+    assert h.state.steps["notify_cancelled"].refused
+    assert "the process goes on" in h.notes[-1]
+
+
+def test_after_compensation_step_whose_retries_are_spent_waits_for_an_operator() -> None:
+    h = Harness(trip_definition(max_attempts=1))
+    h.start()
+    h.fail("payment", business=True)
+    h.fail("notify_cancelled")
+    assert h.status() == "failed"
+    (again,) = h.operator(EventType.OPERATOR_RETRIED, "notify_cancelled").commands
+    h.succeed("notify_cancelled", attempt=again.attempt)
+    assert h.status() == "compensated"
+
+
+def test_a_step_blocked_behind_a_refused_after_compensation_step_does_not_hold_the_end() -> None:
+    from dataclasses import replace
+
+    base = trip_definition()
+    extra = replace(base.step("notify_cancelled"), key="survey", depends_on=("notify_cancelled",))
+    h = Harness(replace(base, steps=(*base.steps, extra)))
+    h.start()
+    h.fail("payment", business=True)
+    h.fail("notify_cancelled", business=True)
+    assert h.status() == "compensated"
+    assert h.status("survey") == "pending"
