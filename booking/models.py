@@ -156,3 +156,19 @@ class ServiceFaults(models.Model):
 
     def __str__(self) -> str:
         return f"faults of {self.service}"
+
+
+class DemoTraffic(models.Model):
+    """The switch for gentle demo traffic: one booking every few seconds (a single row)."""
+
+    enabled = models.BooleanField(default=False)
+    every_seconds = models.FloatField(
+        default=3.0, validators=[MinValueValidator(0.5), MaxValueValidator(3600)]
+    )
+    last_booking_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "demo traffic"
+
+    def __str__(self) -> str:
+        return f"demo traffic {'on' if self.enabled else 'off'}, every {self.every_seconds:g} s"

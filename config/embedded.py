@@ -74,8 +74,12 @@ class EmbeddedRuntime:
     def stop(self, *, timeout: float = 10.0) -> None:
         if self._beat is not None:
             self._beat.stop()
-        # Celery's worker loop exits when this process-wide flag is set (as on a warm shutdown).
+        # Celery's worker loop exits when this process-wide flag is set (as on a warm shutdown),
+        # but only once its poll returns; a no-op message on every queue ends the wait at once.
         worker_state.should_terminate = 0  # type: ignore[assignment]
+        if self._workers:
+            for queue in self.queues:
+                self.app.send_task("ops.wake", queue=queue)
         for _, thread in self._workers:
             thread.join(timeout)
         worker_state.should_terminate = None

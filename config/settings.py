@@ -106,6 +106,9 @@ def _sqlite_database(path: str | Path) -> dict[str, Any]:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
+        # Tests use a file too: an in-memory database shared between threads locks whole tables
+        # and fails at once instead of waiting, unlike the embedded mode it stands for.
+        "TEST": {"NAME": str(Path(path).with_name("test-" + Path(path).name))},
     }
 
 
@@ -207,6 +210,7 @@ CELERY_TASK_ROUTES = {
     "orchestrator.event": {"queue": ORCHESTRATOR_QUEUE},
     "orchestrator.tick": {"queue": ORCHESTRATOR_QUEUE},
     "ops.probe": {"queue": ORCHESTRATOR_QUEUE},
+    "ops.wake": {"queue": ORCHESTRATOR_QUEUE},
     "payments.charge": {"queue": "payments"},
     "payments.refund": {"queue": "payments"},
     "flights.book": {"queue": "flights"},

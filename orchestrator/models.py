@@ -79,6 +79,12 @@ class ProcessInstance(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Summaries of the snapshot, for the dashboard's filters (kept by every transition).
+    active_steps = models.CharField(
+        max_length=500, blank=True, help_text='Steps at work, as ",flight,hotel,".'
+    )
+    max_attempt = models.PositiveIntegerField(default=0, help_text="The highest attempt of any step.")
+    in_doubt = models.BooleanField(default=False, help_text="A step timed out without a definite answer.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -90,7 +96,17 @@ class ProcessInstance(models.Model):
         indexes = [
             models.Index(fields=["wake_at"], name="process_wake_at", condition=Q(wake_at__isnull=False)),
             models.Index(fields=["status", "-created_at"], name="process_status_created"),
-            models.Index(fields=["-created_at"], name="process_created"),
+            models.Index(fields=["-created_at", "-id"], name="process_created"),
+            models.Index(fields=["updated_at"], name="process_updated"),
+        ]
+        # Operator actions, each its own permission (the dashboard, the API and the admin check them).
+        permissions = [
+            ("retry_step", "Can retry a step"),
+            ("skip_step", "Can skip a step"),
+            ("cancel_process", "Can cancel a process"),
+            ("compensate_process", "Can compensate a process"),
+            ("pause_process", "Can pause and resume a process"),
+            ("bulk_act", "Can run bulk actions"),
         ]
 
     def __str__(self) -> str:

@@ -32,9 +32,10 @@ def probe_send(*, queue: str) -> WorkerProbe:
 
 def probe_answer(*, probe_id: str, worker: str) -> bool:
     """Mark a probe answered; returns False for an unknown or already answered probe."""
-    updated = WorkerProbe.objects.filter(pk=probe_id, answered_at__isnull=True).update(
-        answered_at=timezone.now(), worker=worker
-    )
+    with transaction.atomic():
+        updated = WorkerProbe.objects.filter(pk=probe_id, answered_at__isnull=True).update(
+            answered_at=timezone.now(), worker=worker
+        )
     return updated == 1
 
 

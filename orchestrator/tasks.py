@@ -44,6 +44,11 @@ def tick() -> int:
     return fired
 
 
+@shared_task(name="ops.wake")
+def wake() -> None:
+    """Does nothing: wakes a polling worker so that it notices it should stop."""
+
+
 @shared_task(name="ops.probe", bind=True)
 def probe(self: Any, probe_id: str) -> None:
     probe_answer(probe_id=probe_id, worker=self.request.hostname or "")

@@ -430,7 +430,7 @@ def _advance_compensation(definition: Definition, s: State, at: datetime) -> lis
         spec = in_progress[0]
         st = s.steps[spec.key]
         return [_send_compensation(s, spec, st, at)] if st.status == StepStatus.COMPENSATION_PENDING else []
-    to_undo = [spec for spec in main if _needs_compensation(spec, s.steps[spec.key])]
+    to_undo = [spec for spec in main if needs_compensation(spec, s.steps[spec.key])]
     if to_undo:
         # Newest first, one at a time: a step is undone before the steps it depended on.
         spec = max(to_undo, key=lambda sp: s.steps[sp.key].done_order or 0)
@@ -460,7 +460,7 @@ def _phase_settled(definition: Definition, s: State, phase: StepPhase) -> bool:
     return all(is_settled(spec.key) for spec in definition.phase_steps(phase))
 
 
-def _needs_compensation(spec: StepSpec, st: StepState) -> bool:
+def needs_compensation(spec: StepSpec, st: StepState) -> bool:
     """Whether the service may have acted for this step: asked at least once and never refused.
 
     A technical failure or a timeout does not prove that nothing happened (another copy of the

@@ -34,6 +34,7 @@ from orchestrator.engine.decide import (
     due_timer_events,
     initial_state,
 )
+from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, command_envelope, reply_parse
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance, WorkflowDefinition
@@ -287,7 +288,24 @@ def _transition(
     instance.seq = state.seq
     instance.wake_at = state.next_wake_up()
     instance.ended_at = state.ended_at
-    instance.save(update_fields=["state", "status", "context", "seq", "wake_at", "ended_at", "updated_at"])
+    at_work = active_steps(state)
+    instance.active_steps = f",{','.join(at_work)}," if at_work else ""
+    instance.max_attempt = max_attempt(state)
+    instance.in_doubt = any_in_doubt(state)
+    instance.save(
+        update_fields=[
+            "state",
+            "status",
+            "context",
+            "seq",
+            "wake_at",
+            "ended_at",
+            "active_steps",
+            "max_attempt",
+            "in_doubt",
+            "updated_at",
+        ]
+    )
 
     now = events[-1].at
     outbox = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "orchestrator" / "engine"
-PURE_MODULES = ["decide.py", "types.py", "validate.py", "codec.py"]
-ALLOWED_PROJECT_IMPORTS = {"orchestrator.engine.types", "orchestrator.status"}
+PURE_MODULES = ["decide.py", "types.py", "validate.py", "codec.py", "summary.py"]
+ALLOWED_PROJECT_IMPORTS = {"orchestrator.engine.types", "orchestrator.engine.decide", "orchestrator.status"}
 FORBIDDEN_MODULES = {
     "time",
     "random",
