@@ -54,6 +54,7 @@ class NotificationOutput(BaseModel):
 COMMANDS = (
     CommandSpec(
         name="payments.charge",
+        summary="charge {input[amount]} {input[currency]} to {input[customer_name]}",
         queue="payments",
         description="Charge the customer the trip's amount.",
         input=TripInput,
@@ -62,6 +63,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="payments.refund",
+        summary="refund {output[amount]} {output[currency]} (payment {output[payment_id]})",
         queue="payments",
         description="Refund exactly what the charge took.",
         input=TripInput,
@@ -70,6 +72,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="flights.book",
+        summary="book the flight {input[itinerary][origin]}→{input[itinerary][destination]}",
         queue="flights",
         description="Book the flight of the itinerary.",
         input=TripInput,
@@ -78,6 +81,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="flights.cancel",
+        summary="cancel flight PNR {output[pnr]}",
         queue="flights",
         description="Cancel the flight booked for the trip.",
         input=TripInput,
@@ -86,6 +90,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="hotels.book",
+        summary="book {input[itinerary][hotel]}",
         queue="hotels",
         description="Book the hotel of the itinerary.",
         input=TripInput,
@@ -94,6 +99,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="hotels.cancel",
+        summary="cancel the hotel booking {output[confirmation]}",
         queue="hotels",
         description="Cancel the hotel booked for the trip.",
         input=TripInput,
@@ -102,6 +108,7 @@ COMMANDS = (
     ),
     CommandSpec(
         name="notifications.send",
+        summary="e-mail {input[customer_email]}",
         queue="notifications",
         description="E-mail the customer (params.template: confirmed or cancelled).",
         input=TripInput,

@@ -87,3 +87,76 @@ def money_problems(bookings: Iterable[Booking]) -> list[str]:
             if ledger.flights_booked or ledger.hotels_booked:
                 problems.append(f"{booking.reference}: {status} but a flight or hotel is still booked")
     return problems
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One thing a service did for a booking, and where its undoing stands."""
+
+    service: str
+    step: str
+    what: str
+    undo: str  # what undid it, if anything
+    compensation: str  # compensated, pending compensation, compensation failed, not needed, in doubt, kept
+
+
+def effects_for(booking: Booking, steps: dict[str, dict[str, object]], process_status: str) -> list[Effect]:
+    """The side-effect ledger of one booking, each effect with its compensation status.
+
+    `steps` is the process snapshot's steps (status, in_doubt, ...), keyed by step key; the
+    trip's steps are named payment, flight, hotel, notify and notify_cancelled.
+    """
+    ref = booking.reference
+    effects: list[Effect] = []
+
+    def standing(step: str, has_effect: bool) -> str:
+        st = steps.get(step, {})
+        status = str(st.get("status", ""))
+        if status == "compensated":
+            return "compensated"
+        if status == "compensation_failed":
+            return "compensation failed"
+        if status.startswith("compensation") or status == "compensating":
+            return "pending compensation"
+        if st.get("in_doubt") and status not in ("succeeded",):
+            return "in doubt"
+        if has_effect and process_status in ("compensated", "cancelled"):
+            return "NOT compensated"
+        return "kept" if has_effect else "not needed"
+
+    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
+        refund = getattr(charge, "refund", None)
+        what = {
+            Charge.Status.CHARGED: f"charged {charge.amount} {charge.currency} ({charge.payment_id})",
+            Charge.Status.DECLINED: "card declined: nothing charged",
+            Charge.Status.VOIDED: "voided before any charge",
+        }[Charge.Status(charge.status)]
+        undo = f"refunded {refund.amount} {refund.currency} ({refund.refund_id})" if refund else ""
+        effects.append(
+            Effect("payments", "payment", what, undo, standing("payment", charge.status == "charged"))
+        )
+    for model, service, step, label in (
+        (FlightReservation, "flights", "flight", "flight"),
+        (HotelReservation, "hotels", "hotel", "hotel"),
+    ):
+        for record in model.objects.filter(booking_reference=ref):
+            code = getattr(record, "pnr", "") or getattr(record, "confirmation", "")
+            detail = getattr(record, "flight", "") or getattr(record, "hotel", "")
+            what = {
+                "booked": f"{label} booked: {code} {detail}".strip(),
+                "cancelled": f"{label} booked: {code} {detail}".strip(),
+                "sold_out": f"{label} sold out: nothing booked",
+                "voided": "voided before any booking",
+            }[record.status]
+            undo = f"cancelled ({code})" if record.status == "cancelled" else ""
+            effects.append(
+                Effect(service, step, what, undo, standing(step, record.status in ("booked", "cancelled")))
+            )
+    for note in Notification.objects.filter(booking_reference=ref).order_by("created_at"):
+        what = (
+            f"e-mail '{note.subject}' to {note.to}"
+            if note.status == "sent"
+            else f"e-mail to {note.to} bounced"
+        )
+        effects.append(Effect("notifications", "notify", what, "", "not needed"))
+    return effects

@@ -26,3 +26,12 @@ cancel_flight = _task("flights.cancel", "flights", reservations.cancel_flight)
 book_hotel = _task("hotels.book", "hotels", reservations.book_hotel)
 cancel_hotel = _task("hotels.cancel", "hotels", reservations.cancel_hotel)
 send_notification = _task("notifications.send", "notifications", notifications.send)
+
+
+@shared_task(name="booking.demo_traffic")
+def demo_traffic() -> str | None:
+    """Beat calls this every second; it starts a booking when the demo switch says one is due."""
+    from booking.traffic import demo_traffic_step
+
+    booking = demo_traffic_step()
+    return booking.reference if booking else None

@@ -136,7 +136,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:processes"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -218,6 +220,8 @@ CELERY_TASK_ROUTES = {
     "hotels.book": {"queue": "hotels"},
     "hotels.cancel": {"queue": "hotels"},
     "notifications.send": {"queue": "notifications"},
+    "booking.demo_traffic": {"queue": ORCHESTRATOR_QUEUE},
+    "dashboard.bulk_advance": {"queue": ORCHESTRATOR_QUEUE},
 }
 TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
@@ -227,6 +231,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         # A tick that waited in the queue longer than a few periods is stale: the next one covers it.
         "options": {"expires": max(TIMER_TICK_SECONDS * 5, 5)},
     },
+    "bulk-actions": {"task": "dashboard.bulk_advance", "schedule": 1.0, "options": {"expires": 5}},
+    "demo-traffic": {"task": "booking.demo_traffic", "schedule": 1.0, "options": {"expires": 5}},
 }
 
 # Embedded mode: how many worker threads the web process runs.

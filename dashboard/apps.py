@@ -6,4 +6,4 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
-        from dashboard import signals  # noqa: F401  (connects the logout receiver)
+        from dashboard import live, signals  # noqa: F401  (connect the receivers)

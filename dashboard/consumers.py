@@ -1,16 +1,31 @@
-"""Websocket consumers: push-only; every write goes through a POST view."""
+"""Websocket consumers: push-only; every write goes through a POST view.
+
+A socket serves one page: the process list (with its filters, from the query string) or one
+process (`?process=<id>`). On connect it sends the page's live pieces fresh from the database
+(this covers reconnects and lost hints); then, on each hint, it refreshes them at most a few
+times per second; and every few seconds anyway, in case hints were lost.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import QueryDict
 
-from dashboard import groups
+from dashboard import fragments, groups, live
+from orchestrator.models import ProcessInstance
 
 # Close codes in the 4000-4999 range are free for applications; 4403 mirrors HTTP 403.
 CLOSE_FORBIDDEN = 4403
 CLOSE_LOGGED_OUT = 4401
+COALESCE = 0.3  # seconds: all hints within this window become one refresh
+FALLBACK_REFRESH = 5.0  # seconds between refreshes when no hint came
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -21,6 +36,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_staff:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        live.server_loop = asyncio.get_running_loop()
+        query = self.scope.get("query_string", b"").decode()
+        self.params = QueryDict(query)
+        self.process_id = self._process_id(parse_qs(query).get("process", [""])[0])
+        self.last_seq: int | None = None  # None: the next refresh sends the whole timeline
         self.joined = [groups.LIVE]
         session = self.scope.get("session")
         if session is not None and session.session_key:
@@ -28,14 +48,58 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.refresh_soon = asyncio.Event()
+        self.refresher = asyncio.create_task(self._refresh_loop())
+        self.refresh_soon.set()  # a fresh snapshot right away
+
+    @staticmethod
+    def _process_id(raw: str) -> str | None:
+        try:
+            return str(uuid.UUID(raw)) if raw else None
+        except ValueError:
+            return None
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "refresher"):
+            self.refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.refresher
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # Push-only: the browser has nothing to say on this socket.
-        return None
+        return None  # push-only: the browser has nothing to say on this socket
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)
+
+    async def processes_changed(self, event: dict[str, Any]) -> None:
+        ids = event.get("ids")
+        if self.process_id is None or ids is None or self.process_id in ids:
+            self.refresh_soon.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.refresh_soon.wait(), FALLBACK_REFRESH)
+            await asyncio.sleep(COALESCE)  # let the burst finish: one refresh for all of it
+            self.refresh_soon.clear()
+            html = await self._render()
+            if html:
+                await self.send(text_data=html)
+
+    @database_sync_to_async
+    def _render(self) -> str:
+        user = self.scope["user"]
+        if self.process_id is None:
+            return fragments.list_fragments(self.params, user)
+        process = ProcessInstance.objects.select_related("definition").filter(pk=self.process_id).first()
+        if process is None:
+            return ""
+        html = fragments.detail_fragments(process, user)
+        if self.last_seq is None:
+            html += fragments.timeline_full(process)
+        else:
+            html += fragments.timeline_rows(process, after_seq=self.last_seq)
+        self.last_seq = process.seq
+        return html

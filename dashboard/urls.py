@@ -1,10 +1,22 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views
+from dashboard.views import bulk, process, processes, services
+from dashboard.views.health import healthz
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", processes.process_list, name="processes"),
+    path("processes/<uuid:pk>/", process.process_detail, name="process"),
+    path("processes/<uuid:pk>/state/<int:seq>/", process.process_state_at, name="state_at"),
+    path("processes/<uuid:pk>/actions/<slug:action>/", process.process_action, name="action"),
+    path("bulk/<slug:action>/", bulk.bulk_action, name="bulk"),
+    path("bulk/<uuid:pk>/stop/", bulk.bulk_stop_view, name="bulk_stop"),
+    path("services/", services.services, name="services"),
+    path("services/demo-traffic/", services.traffic_save, name="traffic"),
+    path("services/<slug:service>/faults/", services.faults_save, name="faults"),
+    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
 ]

@@ -28,6 +28,9 @@ class CommandSpec:
     output: type[BaseModel] = NoFields  # what a success returns (checked on operator skips too)
     compensation: str | None = None  # the declared command that undoes this one
     is_compensation: bool = False
+    # What the command does, for people: a format string over the process `input` and, for an
+    # undo, the `output` of the step it undoes, e.g. "refund {output[amount]} {output[currency]}".
+    summary: str = ""
 
 
 class UnknownCommand(LookupError):
@@ -54,6 +57,20 @@ def command_get(name: str) -> CommandSpec:
 
 def commands_all() -> list[CommandSpec]:
     return sorted(_registry.values(), key=lambda spec: spec.name)
+
+
+def command_summary(name: str, *, input: dict[str, Any], output: dict[str, Any] | None = None) -> str:
+    """The command's summary filled in, or its name when the details are not known (yet)."""
+    try:
+        spec = command_get(name)
+    except UnknownCommand:
+        return name
+    if not spec.summary:
+        return spec.description or name
+    try:
+        return spec.summary.format(input=input, output=output or {})
+    except (KeyError, IndexError, TypeError, ValueError):
+        return spec.description or name
 
 
 def output_validate(command: str, output: Any) -> dict[str, Any]:

@@ -1,15 +1,8 @@
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-
-
-@staff_member_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html")
 
 
 @require_GET

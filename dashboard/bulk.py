@@ -1,0 +1,157 @@
+"""Bulk actions: retry or cancel many processes, rolled out at a rate the operator sets.
+
+The set of processes is fixed when the operator confirms; a periodic task then takes the next
+few each second, each through the engine like a single action (same checks, same history),
+until all are done or someone stops it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard.models import BulkAction
+from orchestrator.commands import command_get
+from orchestrator.definitions import definition_for_run
+from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.engine.handle import ProcessNotFound, operator_act
+from orchestrator.engine.summary import compensation_plan
+from orchestrator.engine.types import Definition, State
+from orchestrator.models import ProcessInstance
+from orchestrator.status import StepPhase, StepStatus
+
+MAX_TARGETS = 10_000
+PROBLEMS_KEPT = 20
+
+
+def retry_target(definition: Definition, state: State) -> str | None:
+    """The step a bulk retry retries: the first one waiting for an operator, else one in backoff."""
+    for spec in definition.steps:
+        st = state.steps[spec.key]
+        if (
+            st.status == StepStatus.FAILED and st.awaiting_operator
+        ) or st.status == StepStatus.COMPENSATION_FAILED:
+            return spec.key
+    for spec in definition.steps:
+        if state.steps[spec.key].status in (StepStatus.RETRYING, StepStatus.COMPENSATION_RETRYING):
+            return spec.key
+    return None
+
+
+@dataclass
+class BulkPreview:
+    applicable: list[str] = field(default_factory=list)  # process ids
+    not_applicable: int = 0
+    calls: Counter[str] = field(default_factory=Counter)  # service queue -> commands it will receive
+
+
+def bulk_preview(action: str, processes: Iterable[ProcessInstance]) -> BulkPreview:
+    """Which processes the action applies to, and which services it will call how often."""
+    preview = BulkPreview()
+    for process in processes:
+        definition = definition_for_run(process.definition)
+        state = state_from_json(process.state)
+        if action == "retry":
+            step = retry_target(definition, state)
+            if step is None:
+                preview.not_applicable += 1
+                continue
+            spec = definition.step(step)
+            compensating = state.steps[step].status.value.startswith("compensation")
+            command = spec.compensation if compensating and spec.compensation else spec.command
+            preview.calls[command_get(command).queue] += 1
+        else:  # cancel
+            if process.status in ("completed", "compensated", "cancelled") or state.cancel_requested:
+                preview.not_applicable += 1
+                continue
+            to_undo, in_flight = compensation_plan(definition, state)
+            for spec in [*to_undo, *in_flight]:
+                assert spec.compensation is not None
+                preview.calls[command_get(spec.compensation).queue] += 1
+            for spec in definition.phase_steps(StepPhase.AFTER_COMPENSATION):
+                preview.calls[command_get(spec.command).queue] += 1
+        preview.applicable.append(str(process.pk))
+    return preview
+
+
+def bulk_start(
+    *, action: str, process_ids: list[str], rate: float, reason: str, user: Any, description: str
+) -> BulkAction:
+    bulk = BulkAction(
+        action=action,
+        process_ids=process_ids[:MAX_TARGETS],
+        rate=rate,
+        reason=reason,
+        description=description,
+        created_by=user,
+        next_run_at=timezone.now(),
+    )
+    bulk.full_clean()
+    bulk.save()
+    return bulk
+
+
+def bulk_stop(bulk: BulkAction) -> None:
+    BulkAction.objects.filter(pk=bulk.pk, status=BulkAction.Status.RUNNING).update(
+        status=BulkAction.Status.STOPPED, updated_at=timezone.now()
+    )
+
+
+def bulk_advance(*, now: datetime | None = None, period: float = 1.0) -> int:
+    """One step of every running rollout: the next rate * period processes. Returns how many."""
+    moment = now or timezone.now()
+    handled = 0
+    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING, next_run_at__lte=moment)
+    for bulk_id in running.values_list("pk", flat=True):
+        handled += _advance_one(bulk_id, moment, period)
+    return handled
+
+
+def _advance_one(bulk_id: Any, moment: datetime, period: float) -> int:
+    with transaction.atomic():
+        bulk = BulkAction.objects.select_for_update(skip_locked=True).filter(pk=bulk_id).first()
+        if bulk is None or bulk.status != BulkAction.Status.RUNNING:
+            return 0  # another tick has it, or someone stopped it
+        count = max(1, math.floor(bulk.rate * period))
+        batch = bulk.process_ids[bulk.position : bulk.position + count]
+        actor = bulk.created_by.get_username()
+        for process_id in batch:
+            problem = _apply(bulk, process_id, actor)
+            if problem:
+                bulk.skipped += 1
+                bulk.problems = [*bulk.problems, f"{process_id[:8]}: {problem}"][-PROBLEMS_KEPT:]
+            else:
+                bulk.applied += 1
+        bulk.position += len(batch)
+        if bulk.position >= bulk.total:
+            bulk.status = BulkAction.Status.FINISHED
+        # Below one per period, wait 1/rate between processes.
+        wait = max(period, 1 / bulk.rate) if bulk.rate < 1 else period
+        bulk.next_run_at = moment + timedelta(seconds=wait)
+        bulk.save()
+        return len(batch)
+
+
+def _apply(bulk: BulkAction, process_id: str, actor: str) -> str:
+    """Apply the bulk action to one process; returns why it was skipped, or ""."""
+    reason = f"bulk {bulk.action}: {bulk.reason}"
+    try:
+        step = None
+        if bulk.action == BulkAction.Action.RETRY:
+            process = ProcessInstance.objects.select_related("definition").get(pk=process_id)
+            step = retry_target(definition_for_run(process.definition), state_from_json(process.state))
+            if step is None:
+                return "nothing to retry any more"
+        with transaction.atomic():  # a savepoint: one refusal does not undo the others
+            operator_act(process_id=process_id, action=bulk.action, actor=actor, reason=reason, step=step)
+    except (ActionNotAllowed, ProcessNotFound, ProcessInstance.DoesNotExist) as refused:
+        return str(refused) or "process not found"
+    return ""

@@ -1,0 +1,104 @@
+"""The named pieces of the dashboard's pages, rendered the same way for a page, an htmx
+response and a websocket push (where `oob` makes htmx swap each piece in place by its id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import QueryDict
+from django.template.loader import render_to_string
+
+from booking.ledger import effects_for
+from dashboard import actions, selectors
+from dashboard.filters import ProcessFilter
+from dashboard.graph import graph_layout
+from dashboard.models import BulkAction
+from orchestrator.engine.types import State
+from orchestrator.models import ProcessInstance
+
+
+def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
+    form = ProcessFilter(params)
+    page = selectors.process_page(form.filter(selectors.processes_for_list()), cursor=params.get("cursor"))
+    query = params.copy()
+    query.pop("cursor", None)
+    return {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "first_page": not params.get("cursor"),
+        "counts": selectors.status_counts(),
+        "bulk_actions": BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[
+            :5
+        ],
+        "may_bulk": user.has_perm(actions.BULK_PERMISSION),
+        "user": user,
+    }
+
+
+def list_fragments(params: QueryDict, user: Any) -> str:
+    """Everything the list page refreshes live: counts, rows, bulk progress."""
+    context = {**list_context(params, user), "oob": True}
+    return "".join(
+        render_to_string(name, context)
+        for name in (
+            "dashboard/_counts.html",
+            "dashboard/_process_rows.html",
+            "dashboard/_bulk_progress.html",
+        )
+    )
+
+
+def detail_context(process: ProcessInstance, user: Any, state: State | None = None) -> dict[str, Any]:
+    definition = selectors.definition_of(process)
+    current = selectors.state_of(process)
+    shown = state or current
+    booking = selectors.booking_of(process)
+    return {
+        "process": process,
+        "definition": definition,
+        "state": shown,
+        "graph": graph_layout(definition, shown),
+        "booking": booking,
+        "effects": effects_for(booking, process.state.get("steps", {}), process.status) if booking else [],
+        "process_actions": actions.process_actions(definition, current, user),
+        "step_actions": actions.step_actions(definition, current, user),
+        "steps": [(spec, shown.steps[spec.key]) for spec in definition.steps],
+        "user": user,
+    }
+
+
+DETAIL_PARTS = (
+    "dashboard/_process_header.html",
+    "dashboard/_step_graph.html",
+    "dashboard/_steps.html",
+    "dashboard/_ledger.html",
+)
+
+
+def detail_fragments(process: ProcessInstance, user: Any) -> str:
+    context = {**detail_context(process, user), "oob": True}
+    return "".join(render_to_string(name, context) for name in DETAIL_PARTS)
+
+
+TIMELINE_LATEST = 300
+
+
+def timeline_events(process: ProcessInstance, *, all_events: bool = False) -> list[Any]:
+    """The history, oldest first; only the latest events unless all are asked for."""
+    rows = process.events.order_by("-seq")
+    latest = rows if all_events else rows[:TIMELINE_LATEST]
+    return list(reversed(latest))
+
+
+def timeline_full(process: ProcessInstance) -> str:
+    context = {"events": timeline_events(process), "process": process, "oob": True}
+    return render_to_string("dashboard/_timeline_rows.html", context)
+
+
+def timeline_rows(process: ProcessInstance, *, after_seq: int) -> str:
+    """Only the events after `after_seq`, appended to the timeline in place."""
+    rows = list(process.events.filter(seq__gt=after_seq).order_by("seq"))
+    if not rows:
+        return ""
+    return render_to_string("dashboard/_timeline_append.html", {"events": rows, "process": process})

@@ -1,0 +1,20 @@
+"""The process list: counts, filters, search, keyset pages; live over the websocket."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from dashboard import fragments, selectors
+from dashboard.views.access import staff_required
+
+
+@require_GET
+@staff_required
+def process_list(request: HttpRequest) -> HttpResponse:
+    context = fragments.list_context(request.GET, request.user)
+    context["workflows"] = selectors.workflow_versions()
+    if request.htmx and request.htmx.target == "process-rows":  # type: ignore[attr-defined]
+        return render(request, "dashboard/_process_rows.html", context)
+    return render(request, "dashboard/processes.html", context)
