@@ -13,6 +13,7 @@ state lives.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,8 @@ STORAGES = {
 }
 # Serve straight from the app folders when collectstatic has not run (development, tests).
 WHITENOISE_USE_FINDERS = True
+# WhiteNoise hands Django's ASGI handler file iterators; Django warns at every static file.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 # --- Channels -------------------------------------------------------------------------------
 if REDIS_URL:

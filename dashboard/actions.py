@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.commands import command_get, command_summary
-from orchestrator.engine.decide import ActionNotAllowed, check_operator_action
+from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS, ActionNotAllowed, check_operator_action
 from orchestrator.engine.handle import OPERATOR_ACTIONS, operator_act
 from orchestrator.engine.summary import compensation_plan
 from orchestrator.engine.types import Definition, State, StepSpec
@@ -92,17 +92,24 @@ def preview(definition: Definition, state: State, action: str, step: str | None 
     """What the action will do, in the order it will happen, before anyone confirms it."""
     if action in ("cancel", "compensate"):
         lines = []
-        if state.compensating and action == "compensate":
-            failed = [
-                s for s in definition.steps if state.steps[s.key].status == StepStatus.COMPENSATION_FAILED
-            ]
-            return [f"Try again: {_undo_summary(spec, state)}" for spec in failed] or ["Nothing to retry."]
+        for spec in definition.steps:
+            st = state.steps[spec.key]
+            if st.status == StepStatus.COMPENSATION_FAILED:
+                if action == "compensate":
+                    lines.append(f"Try again now to undo {spec.key}: {_undo_summary(spec, state)}")
+                else:
+                    lines.append(
+                        f"Undoing {spec.key} ({_undo_summary(spec, state)}) failed and waits for you: "
+                        "retry or skip it; cancelling does not"
+                    )
+            elif st.status in COMPENSATION_IN_PROGRESS:
+                lines.append(f"Undoing {spec.key} is under way: {_undo_summary(spec, state)}")
         to_undo, in_flight = compensation_plan(definition, state)
         for spec in in_flight:
             lines.append(f"Wait for {spec.key} (in flight now); if it succeeds, {_undo_summary(spec, state)}")
         lines += [f"Undo {spec.key}: {_undo_summary(spec, state)}" for spec in to_undo]
         if not lines:
-            lines.append("Nothing was done yet, so there is nothing to undo.")
+            lines.append("No service has done anything yet, so there is nothing to undo.")
         for spec in definition.phase_steps(StepPhase.AFTER_COMPENSATION):
             lines.append(f"Then {spec.key}: {command_summary(spec.command, input=state.input)}")
         end = "cancelled" if action == "cancel" or state.cancel_requested else "compensated"

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import actions, fragments, selectors
 from dashboard.views.access import require_permission, staff_required
+from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
 
@@ -26,6 +27,7 @@ def process_detail(request: HttpRequest, pk: str) -> HttpResponse:
     context = fragments.detail_context(process, request.user)
     context["events"] = fragments.timeline_events(process, all_events=request.GET.get("all") == "1")
     context["history_truncated"] = process.seq > len(context["events"])
+    context["nav"] = "processes"
     return render(request, "dashboard/process.html", context)
 
 
@@ -40,6 +42,7 @@ def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
     context = fragments.detail_context(process, request.user, state=state)
     context["seq"] = seq
     context["event"] = process.events.get(seq=seq)
+    context["state_json"] = state_to_json(state)
     return render(request, "dashboard/_state_at.html", context)
 
 
@@ -88,6 +91,9 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     except ValueError as invalid:
         context["error"] = str(invalid)
         context["posted"] = request.POST
+        context["posted_values"] = {
+            field["name"]: request.POST.get(f"output_{field['name']}", "") for field in context["fields"]
+        }
         return render(request, "dashboard/_action_dialog.html", context, status=422)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:process", pk=process.pk)

@@ -15,6 +15,7 @@ from dashboard.views.access import staff_required
 def process_list(request: HttpRequest) -> HttpResponse:
     context = fragments.list_context(request.GET, request.user)
     context["workflows"] = selectors.workflow_versions()
+    context["nav"] = "processes"
     if request.htmx and request.htmx.target == "process-rows":  # type: ignore[attr-defined]
         return render(request, "dashboard/_process_rows.html", context)
     return render(request, "dashboard/processes.html", context)

@@ -45,6 +45,7 @@ def services(request: HttpRequest) -> HttpResponse:
         "rows": _rows(request),
         "traffic": demo_traffic_get(),
         "may_change": request.user.has_perm(FAULTS_PERMISSION),
+        "nav": "services",
     }
     return render(request, "dashboard/services.html", context)
 

@@ -1,0 +1,74 @@
+"""Small presentation helpers: status icons (so status never depends on colour alone), JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+ICONS = {
+    # processes
+    "running": "▶",
+    "paused": "‖",
+    "failed": "⚠",
+    "compensating": "↺",
+    "completed": "✔",
+    "compensated": "↩",
+    "cancelled": "✖",
+    # steps
+    "pending": "○",
+    "retrying": "⟳",
+    "succeeded": "✔",
+    "skipped": "⤼",
+    "compensation_pending": "↺",
+    "compensation_retrying": "⟳",
+    "compensation_failed": "⚠",
+}
+
+
+@register.filter
+def status_icon(status: str) -> str:
+    return ICONS.get(str(status), "•")
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def event_kind(event_type: str) -> str:
+    """A CSS class per family of events: reply, timer, operator, start."""
+    family = str(event_type).split(".")[0]
+    if event_type.endswith(("timed_out", "retry_due")):
+        return "timer"
+    return {"operator": "operator", "process": "start"}.get(family, "reply")
+
+
+@register.filter
+def since(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    seconds = int((timezone.now() - moment).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+@register.filter
+def active_list(value: str) -> list[str]:
+    return [key for key in str(value).split(",") if key]
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
