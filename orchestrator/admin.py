@@ -21,9 +21,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _frozen(obj: Any) -> bool:
+    definition = obj.definition if isinstance(obj, StepDefinition) else obj
+    return definition is not None and definition.frozen_at is not None
+
+
 class StepInline(admin.TabularInline):
     model = StepDefinition
     extra = 0
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _frozen(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(WorkflowDefinition)
@@ -31,6 +45,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     list_display = ["name", "version", "status", "frozen_at", "updated_at"]
     list_filter = ["status", "name"]
     inlines = [StepInline]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A version that processes run on never changes; make a new version instead.
+        return not _frozen(obj) and super().has_change_permission(request, obj)
 
 
 @admin.register(ProcessInstance)

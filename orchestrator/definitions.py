@@ -76,11 +76,16 @@ def definition_for_run(definition: WorkflowDefinition) -> Definition:
 
 
 def definition_freeze(definition: WorkflowDefinition) -> None:
-    """Mark a version as used: from now on it cannot be edited (a new version can)."""
-    if definition.frozen_at is None:
-        now = timezone.now()
-        WorkflowDefinition.objects.filter(pk=definition.pk, frozen_at__isnull=True).update(frozen_at=now)
-        definition.refresh_from_db(fields=["frozen_at"])
+    """Mark a version as used: from now on it cannot be edited (a new version can).
+
+    Runs inside the caller's transaction, holding the version's row lock, so that an edit
+    (`definition_save`, which takes the same lock) either finishes first or sees it frozen.
+    """
+    locked = WorkflowDefinition.objects.select_for_update().only("frozen_at").get(pk=definition.pk)
+    if locked.frozen_at is None:
+        locked.frozen_at = timezone.now()
+        WorkflowDefinition.objects.filter(pk=definition.pk).update(frozen_at=locked.frozen_at)
+    definition.frozen_at = locked.frozen_at
 
 
 def definition_active(name: str) -> WorkflowDefinition | None:
@@ -94,7 +99,8 @@ def definition_save(
     """Create (or replace, while unused) one version of a workflow, validated first."""
     compiled = Definition(name=name, version=version, steps=tuple(steps))
     definition_check(compiled)
-    row, _ = WorkflowDefinition.objects.get_or_create(name=name, version=version)
+    WorkflowDefinition.objects.get_or_create(name=name, version=version)
+    row = WorkflowDefinition.objects.select_for_update().get(name=name, version=version)
     if row.frozen_at is not None:
         raise InvalidDefinition([Problem(None, "version", f"{row} has processes and cannot change")])
     row.description = description
@@ -124,5 +130,6 @@ def definition_save(
             pk=row.pk
         ).update(status=DefinitionStatus.RETIRED)
         row.status = DefinitionStatus.ACTIVE
-    row.save()
+    # Never write frozen_at from here: only definition_freeze sets it, under the same lock.
+    row.save(update_fields=["description", "status", "updated_at"])
     return row

@@ -15,12 +15,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.engine.types import ACTION, COMPENSATION, Command, EventType
 
 ReplyType = Literal["step.succeeded", "step.failed", "compensation.succeeded", "compensation.failed"]
 ORCHESTRATOR_EVENT_TASK = "orchestrator.event"
+
+
+MAX_ATTEMPT = 2**31 - 1  # what the history's attempt column holds
 
 
 class Reply(BaseModel):
@@ -29,10 +32,22 @@ class Reply(BaseModel):
     message_id: str = Field(min_length=1, max_length=200)
     process_id: uuid.UUID
     step: str = Field(min_length=1, max_length=64)
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=MAX_ATTEMPT)
     type: ReplyType
     payload: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _payload_fits_the_type(self) -> Reply:
+        if self.type.endswith("succeeded"):
+            if not isinstance(self.payload.get("output", {}), dict):
+                raise ValueError("payload.output of a success must be an object")
+        else:
+            if not isinstance(self.payload.get("error", ""), str):
+                raise ValueError("payload.error of a failure must be a string")
+            if not isinstance(self.payload.get("business", False), bool):
+                raise ValueError("payload.business of a failure must be true or false")
+        return self
 
 
 class CommandMessage(BaseModel):
@@ -41,7 +56,7 @@ class CommandMessage(BaseModel):
     message_id: str = Field(min_length=1, max_length=200)
     process_id: uuid.UUID
     step: str = Field(min_length=1, max_length=64)
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=MAX_ATTEMPT)
     type: Literal["command"] = "command"
     command: str
     kind: Literal["action", "compensation"]

@@ -80,9 +80,7 @@ class ProcessInstance(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # Summaries of the snapshot, for the dashboard's filters (kept by every transition).
-    active_steps = models.CharField(
-        max_length=500, blank=True, help_text='Steps at work, as ",flight,hotel,".'
-    )
+    active_steps = models.TextField(blank=True, help_text='Steps at work, as ",flight,hotel,".')
     max_attempt = models.PositiveIntegerField(default=0, help_text="The highest attempt of any step.")
     in_doubt = models.BooleanField(default=False, help_text="A step timed out without a definite answer.")
 
@@ -164,6 +162,8 @@ class Outbox(models.Model):
     body = models.JSONField()
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set when the process ended before the row could be published: it is never sent then.
+    discarded_at = models.DateTimeField(null=True, blank=True)
     publish_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 

@@ -18,7 +18,8 @@ def delivery_count_exceeded(*, task: Any, body: Any, limit: int) -> bool:
     """
     message_id = str(task.request.id)
     with transaction.atomic():
-        row, created = DeliveryCount.objects.get_or_create(message_id=message_id, defaults={"count": 1})
+        # The first redelivery is the message's second delivery.
+        row, created = DeliveryCount.objects.get_or_create(message_id=message_id, defaults={"count": 2})
         if not created:
             DeliveryCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
             row.refresh_from_db()

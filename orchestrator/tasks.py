@@ -6,9 +6,8 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import DatabaseError
 
-from orchestrator.engine.handle import message_handle, outbox_relay, timers_fire
+from orchestrator.engine.handle import TRANSIENT_ERRORS, message_handle, outbox_relay, timers_fire
 from orchestrator.probes import probe_answer
 from orchestrator.redelivery import delivery_count_exceeded
 
@@ -23,12 +22,13 @@ MAX_DELIVERIES = 5
 def event(self: Any, body: Any) -> str:
     """A reply from a service."""
     redelivered = bool(self.request.delivery_info and self.request.delivery_info.get("redelivered"))
-    if redelivered and delivery_count_exceeded(task=self, body=body, limit=MAX_DELIVERIES):
-        return "dead-letter"
     try:
+        if redelivered and delivery_count_exceeded(task=self, body=body, limit=MAX_DELIVERIES):
+            return "dead-letter"
         return message_handle(body).status
-    except DatabaseError as exc:
+    except TRANSIENT_ERRORS as exc:
         # The database is away (restart, failover): try again shortly; the history is intact.
+        # Past the last retry the message is lost to Celery, and the step's timeout takes over.
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 

@@ -306,9 +306,14 @@ def _apply_compensation_reply(s: State, spec: StepSpec, st: StepState, event: Ev
             return f"late reply for compensation attempt {attempt}: recorded, nothing changes"
     _clear_timers(st)
     if succeeded:
-        st.status = StepStatus.COMPENSATED
         st.comp_output = dict(event.payload.get("output") or {})
         st.awaiting_operator = False
+        if st.skip_output is not None and not s.compensating:
+            st.voided = True
+            _finish_skip(s, spec, st)
+            return "undone under its key: the step is skipped with the operator's output"
+        st.status = StepStatus.COMPENSATED
+        st.skip_output = None
         return "" if current else f"late success of compensation attempt {attempt} settles it"
     st.last_error = str(event.payload.get("error", ""))
     if business:
@@ -368,15 +373,35 @@ def _apply_operator(definition: Definition, s: State, event: Event) -> str:
         st = s.steps[event.step]
         _clear_timers(st)
         st.awaiting_operator = False
+        output = dict(event.payload.get("output") or {})
+        spec = definition.step(event.step)
         if st.status in COMPENSATION_IN_PROGRESS:
-            # The operator undid it by hand.
-            st.status = StepStatus.COMPENSATED
-            st.comp_output = dict(event.payload.get("output") or {})
+            if st.skip_output is not None and not s.compensating:
+                # The undo before a skip: the operator vouches nothing is left to undo.
+                _finish_skip(s, spec, st)
+            else:  # the operator undid it by hand
+                st.status = StepStatus.COMPENSATED
+                st.comp_output = output
+                st.skip_output = None
+        elif st.attempt > 0 and spec.compensation and not st.refused and not s.compensating:
+            # The service was asked and may still act under this step's key (a late or duplicated
+            # command): undo that first, so nothing it did is left beside the operator's work.
+            st.skip_output = output
+            st.comp_budget_from = st.comp_attempt
+            st.status = StepStatus.COMPENSATION_PENDING
+            return f"skip: first undoing whatever {spec.command} did under the step's key"
         else:
-            st.status = StepStatus.SKIPPED
-            st.output = dict(event.payload.get("output") or {})
-            s.context[event.step] = st.output
+            st.skip_output = output
+            _finish_skip(s, spec, st)
     return ""
+
+
+def _finish_skip(s: State, spec: StepSpec, st: StepState) -> None:
+    st.status = StepStatus.SKIPPED
+    st.output = st.skip_output or {}
+    st.skip_output = None
+    st.in_doubt = False
+    s.context[spec.key] = st.output
 
 
 def _fresh_compensation_budget(st: StepState) -> None:
@@ -411,6 +436,11 @@ def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
         if s.compensating:
             commands += _advance_compensation(definition, s, at)
         else:
+            # On the success path, the only compensations are the undos before an operator's skip.
+            for spec in definition.phase_steps(StepPhase.MAIN):
+                st = s.steps[spec.key]
+                if st.status == StepStatus.COMPENSATION_PENDING:
+                    commands.append(_send_compensation(s, spec, st, at))
             commands += _start_ready_steps(definition, s, StepPhase.MAIN, at)
             if all(s.steps[spec.key].status in DONE for spec in definition.phase_steps(StepPhase.MAIN)):
                 _end(s, ProcessStatus.COMPLETED, at)
@@ -467,7 +497,7 @@ def needs_compensation(spec: StepSpec, st: StepState) -> bool:
     command may still be delivered), and undoing by the idempotency key is harmless when nothing
     did. What an operator did by hand after skipping a step, the operator undoes by hand.
     """
-    if not spec.compensation or st.attempt == 0:
+    if not spec.compensation or st.attempt == 0 or st.voided:
         return False
     return st.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) or (
         st.status == StepStatus.FAILED and not st.refused

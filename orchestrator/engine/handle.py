@@ -18,14 +18,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.logging import process_context
 from orchestrator import signals
 from orchestrator.commands import command_get, output_validate
-from orchestrator.definitions import definition_active, definition_for_run, definition_freeze
+from orchestrator.definitions import (
+    definition_active,
+    definition_check,
+    definition_compile,
+    definition_for_run,
+    definition_freeze,
+)
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import (
     ActionNotAllowed,
@@ -39,8 +45,13 @@ from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, command_envelope, reply_parse
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance, WorkflowDefinition
 from orchestrator.models import Event as EventRow
+from orchestrator.status import ProcessStatus
 
 logger = logging.getLogger(__name__)
+
+
+# Errors worth trying the same message again for: the connection, not the message, failed.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 class ProcessNotFound(LookupError):
@@ -79,6 +90,9 @@ def process_start(
         raise WorkflowNotFound(f"no active version of workflow {workflow!r}")
     try:
         with transaction.atomic():
+            if definition.frozen_at is None:
+                # Its first process: check the version once more (the admin may have edited it).
+                definition_check(definition_compile(definition))
             definition_freeze(definition)
             instance = ProcessInstance.objects.create(
                 definition=definition, workflow_name=workflow, business_key=business_key, input=input
@@ -108,25 +122,33 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
     except MalformedMessage as exc:
         return dead_letter_keep(task_name, body, f"malformed message: {exc}")
     process_id = str(reply.process_id)
-    with process_context(process_id), transaction.atomic():
-        instance = _locked(process_id)
-        if instance is None:
-            return dead_letter_keep(task_name, body, "unknown process", process_id=process_id)
-        if EventRow.objects.filter(message_id=reply.message_id).exists():
-            logger.info("duplicate message %s dropped", reply.message_id)
-            return Outcome("duplicate", process_id)
-        payload = dict(reply.payload)
-        if reply.sent_at is not None:
-            payload["sent_at"] = reply.sent_at.isoformat()
-        event = Event(
-            type=reply.type,
-            at=timezone.now(),
-            message_id=reply.message_id,
-            step=reply.step,
-            attempt=reply.attempt,
-            payload=payload,
+    try:
+        with process_context(process_id), transaction.atomic():
+            instance = _locked(process_id)
+            if instance is None:
+                return dead_letter_keep(task_name, body, "unknown process", process_id=process_id)
+            if EventRow.objects.filter(message_id=reply.message_id).exists():
+                logger.info("duplicate message %s dropped", reply.message_id)
+                return Outcome("duplicate", process_id)
+            payload = dict(reply.payload)
+            if reply.sent_at is not None:
+                payload["sent_at"] = reply.sent_at.isoformat()
+            event = Event(
+                type=reply.type,
+                at=timezone.now(),
+                message_id=reply.message_id,
+                step=reply.step,
+                attempt=reply.attempt,
+                payload=payload,
+            )
+            _transition(instance, instance.definition, state_from_json(instance.state), [event])
+    except TRANSIENT_ERRORS:
+        raise  # the database is away for a moment: the task retries the message
+    except Exception as exc:  # anything else will fail again: keep the message, with the reason
+        logger.exception("message %s could not be applied", reply.message_id)
+        return dead_letter_keep(
+            task_name, body, f"could not be applied: {type(exc).__name__}: {exc}", process_id=process_id
         )
-        _transition(instance, instance.definition, state_from_json(instance.state), [event])
     return Outcome("applied", process_id)
 
 
@@ -227,10 +249,31 @@ def timers_fire(*, now: datetime | None = None, batch: int = 100) -> int:
                                 wake_at=state.next_wake_up()
                             )
                     handled += 1
-                except Exception:
-                    logger.exception("timer of process %s failed; postponed by a minute", instance.pk)
-                    ProcessInstance.objects.filter(pk=instance.pk).update(wake_at=now + timedelta(minutes=1))
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as exc:
+                    _timers_failed(instance, now, exc)
     return handled
+
+
+TIMER_RETRY_AFTER = timedelta(minutes=5)
+
+
+def _timers_failed(instance: ProcessInstance, now: datetime, exc: Exception) -> None:
+    """A process whose timers cannot be applied: say so where operators look, and try later."""
+    logger.exception("timers of process %s could not be fired; trying again in 5 minutes", instance.pk)
+    reason = f"timers could not be fired: {type(exc).__name__}: {exc}"
+    recent = DeadLetter.objects.filter(
+        process_id=str(instance.pk), reason=reason, received_at__gte=now - timedelta(hours=1)
+    )
+    if not recent.exists():
+        dead_letter_keep(
+            "orchestrator.tick",
+            {"process_id": str(instance.pk), "wake_at": str(instance.wake_at)},
+            reason,
+            process_id=str(instance.pk),
+        )
+    ProcessInstance.objects.filter(pk=instance.pk).update(wake_at=now + TIMER_RETRY_AFTER)
 
 
 # --- the transition --------------------------------------------------------------------------
@@ -325,6 +368,12 @@ def _transition(
         transaction.on_commit(partial(outbox_publish, rows=outbox))
     if state.status != previous_status:
         logger.info("process %s -> %s", previous_status, state.status)
+        if state.status in ProcessStatus.terminal():
+            # Commands of an ended process that never left (a broker outage) must not go out later:
+            # say, a "your trip is booked" e-mail after the trip was cancelled.
+            Outbox.objects.filter(
+                process=instance, published_at__isnull=True, discarded_at__isnull=True
+            ).update(discarded_at=now)
     transaction.on_commit(
         partial(
             signals.process_changed.send,
@@ -372,7 +421,11 @@ def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | N
     with transaction.atomic():
         rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, created_at__lte=now - timedelta(seconds=older_than))
+            .filter(
+                published_at__isnull=True,
+                discarded_at__isnull=True,
+                created_at__lte=now - timedelta(seconds=older_than),
+            )
             .order_by("id")[:batch]
         )
         return outbox_publish(rows=rows) if rows else 0

@@ -110,6 +110,10 @@ class StepState:
     comp_attempt: int = 0  # compensation attempts sent so far
     comp_budget_from: int = 0
     comp_output: dict[str, Any] | None = None
+    # An operator's skip of a step the service was asked to do waits for the undo under the
+    # step's key (so nothing the service did is left beside the operator's work): their output.
+    skip_output: dict[str, Any] | None = None
+    voided: bool = False  # undone under its key before being skipped: nothing left to undo
 
 
 @dataclass

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from orchestrator.engine.types import Definition
 from orchestrator.status import StepPhase
 
+MAX_SECONDS = 30 * 24 * 3600  # a timer further out than this is surely a typo
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -63,6 +65,8 @@ def definition_problems(definition: Definition, commands: Mapping[str, str | Non
             ("max_delay", retry.max_delay >= retry.initial_delay, "must not be less than the initial delay"),
             ("jitter", 0 <= retry.jitter <= 1, "must be between 0 and 1"),
             ("timeout", spec.timeout > 0, "must be more than 0 seconds"),
+            ("timeout", spec.timeout <= MAX_SECONDS, "must be at most 30 days"),
+            ("max_delay", retry.max_delay <= MAX_SECONDS, "must be at most 30 days"),
         ):
             if not ok:
                 problems.append(Problem(spec.key, field, rule))

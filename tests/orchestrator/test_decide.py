@@ -322,16 +322,35 @@ def test_pause_holds_new_commands_until_resume() -> None:
     assert h.status() == "running"
 
 
-def test_skip_marks_the_step_done_with_the_operator_output() -> None:
+def test_skip_first_undoes_what_the_service_may_have_done_then_marks_the_step_done() -> None:
     h = Harness(trip_definition(max_attempts=1))
     h.start()
     h.succeed("payment")
     h.fail("flight")
     assert h.status() == "failed"
-    (book_hotel,) = h.operator(EventType.OPERATOR_SKIPPED, "flight", output={"pnr": "PHONE1"}).commands
+    # The flights service was asked: a late copy of the command could still book a second flight.
+    (void,) = h.operator(EventType.OPERATOR_SKIPPED, "flight", output={"pnr": "PHONE1"}).commands
+    assert (void.name, void.idempotency_key) == ("flights.cancel", "p1:flight")
+    assert h.status("flight") == "compensating"
+    assert h.status() == "running"
+    (book_hotel,) = h.compensated("flight")
     assert book_hotel.name == "hotels.book"
     assert h.state.context["flight"] == {"pnr": "PHONE1"}
     assert h.status("flight") == "skipped"
+    assert h.state.steps["flight"].voided
+    # Undone once under its key already: a later compensation of the trip leaves it alone.
+    h.fail("hotel", business=True)
+    assert [c.name for c in h.sent if c.kind == "compensation"] == ["flights.cancel", "payments.refund"]
+    assert h.replayed() == h.state
+
+
+def test_skip_of_a_step_never_attempted_needs_no_undo() -> None:
+    h = Harness(trip_definition())
+    h.start()
+    h.succeed("payment")
+    decision = h.operator(EventType.OPERATOR_SKIPPED, "hotel", output={"confirmation": "H-PHONE"})
+    assert [c.name for c in decision.commands] == ["notifications.send"]  # notify waited for the hotel only
+    assert h.status("hotel") == "skipped"
 
 
 def test_operator_actions_that_do_not_apply_are_refused_with_a_reason() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from orchestrator.engine.handle import (
     timers_fire,
 )
 from orchestrator.engine.types import Event
+from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.models import Event as EventRow
 from tests.support.engine import SentTasks, answer, last_command
@@ -231,6 +233,81 @@ def test_a_broken_process_does_not_stop_the_timer_sweep() -> None:
     broken.refresh_from_db()
     assert healthy.state["steps"]["payment"]["in_doubt"] is True
     assert broken.wake_at is not None and broken.wake_at > now  # postponed, not hot-looping
+    # ... and shown where operators look, once, not at every sweep.
+    (letter,) = DeadLetter.objects.filter(process_id=str(broken.pk))
+    assert letter.reason.startswith("timers could not be fired: KeyError")
+    timers_fire(now=broken.wake_at)
+    assert DeadLetter.objects.filter(process_id=str(broken.pk)).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"output": "not an object"}, "payload.output of a success must be an object"),
+    ],
+)
+def test_a_success_with_a_bad_payload_becomes_a_dead_letter(payload: dict[str, Any], reason: str) -> None:
+    process = start()
+    body = reply_envelope(last_command(process, "payment"), succeeded=True, output={})
+    body["payload"] = payload
+    assert message_handle(body).status == "dead-letter"
+    assert reason in DeadLetter.objects.get().reason
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"attempt": 2**63}, "attempt: Input should be less than or equal to 2147483647"),
+        (
+            {"payload": {"error": "x", "business": "false"}},
+            "payload.business of a failure must be true or false",
+        ),
+        ({"payload": {"error": 42}}, "payload.error of a failure must be a string"),
+    ],
+)
+def test_a_failure_with_bad_fields_becomes_a_dead_letter(change: dict[str, Any], reason: str) -> None:
+    process = start()
+    body = {**reply_envelope(last_command(process, "payment"), succeeded=False, error="x"), **change}
+    assert message_handle(body).status == "dead-letter"
+    assert reason in DeadLetter.objects.get().reason
+    process.refresh_from_db()
+    assert process.seq == 1  # nothing reached the history
+
+
+def test_a_message_that_breaks_the_transition_is_kept_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.engine import handle
+
+    process = start()
+    body = reply_envelope(last_command(process, "payment"), succeeded=True, output={"payment_id": "p"})
+
+    def broken_decide(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug in a new release")
+
+    monkeypatch.setattr(handle, "decide", broken_decide)
+    assert message_handle(body).status == "dead-letter"
+    letter = DeadLetter.objects.get()
+    assert letter.reason == "could not be applied: ValueError: a bug in a new release"
+    assert letter.process_id == str(process.pk)
+    assert json.loads(letter.body)["message_id"] == body["message_id"]  # enough to replay it by hand
+    process.refresh_from_db()
+    assert process.seq == 1
+
+
+def test_commands_left_unpublished_when_a_process_ends_are_never_sent(sent_tasks: SentTasks) -> None:
+    process = start()  # its charge was never published (say, the broker was down)
+    from orchestrator.engine.handle import operator_act
+
+    operator_act(process_id=str(process.pk), action="cancel", actor="ops")
+    # The cancel waits for the in-flight charge; it times out and is undone, then the e-mail goes.
+    timers_fire(now=timezone.now() + timedelta(seconds=11))
+    answer(last_command(process, "payment"), refund_id=None, amount="0.00", currency="EUR")
+    answer(last_command(process, "notify_cancelled"), notification_id="1", to="ada@example.com")
+    process.refresh_from_db()
+    assert process.status == "cancelled"
+    # In this test no row was ever published (no commit hooks ran), the charge included.
+    assert not Outbox.objects.filter(process=process, discarded_at__isnull=True).exists()
+    assert outbox_relay(now=timezone.now() + timedelta(minutes=1)) == 0
+    assert sent_tasks.calls == []
 
 
 def test_snapshot_round_trips_through_json() -> None:
