@@ -81,12 +81,13 @@ class ProcessFilter(forms.Form):
         parts = []
         for name in self.FIELDS_IN_URL:
             value = self.cleaned_data.get(name)
-            if value not in (None, "", False):
-                parts.append(
-                    f"{self.fields[name].label or name}: {value}"
-                    if value is not True
-                    else str(self.fields[name].label)
-                )
+            field = self.fields[name]
+            label = str(field.label or name.replace("_", " ").capitalize())
+            if value is True:
+                parts.append(label)
+            elif value not in (None, "", False):
+                shown = dict(getattr(field, "choices", ())).get(value, value)
+                parts.append(f"{label.lower()}: {shown}")
         return ", ".join(parts) or "all processes"
 
 

@@ -3,10 +3,12 @@ response and a websocket push (where `oob` makes htmx swap each piece in place b
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.http import QueryDict
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from booking.ledger import effects_for
 from dashboard import actions, selectors
@@ -14,7 +16,7 @@ from dashboard.filters import ProcessFilter
 from dashboard.graph import graph_layout
 from dashboard.models import BulkAction
 from orchestrator.engine.types import State
-from orchestrator.models import ProcessInstance
+from orchestrator.models import DeadLetter, ProcessInstance
 
 
 def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
@@ -32,6 +34,9 @@ def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
             :5
         ],
         "may_bulk": user.has_perm(actions.BULK_PERMISSION),
+        "dead_letters_today": DeadLetter.objects.filter(
+            received_at__gte=timezone.now() - timedelta(days=1)
+        ).count(),
         "user": user,
     }
 
@@ -64,6 +69,7 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         "process_actions": actions.process_actions(definition, current, user),
         "step_actions": actions.step_actions(definition, current, user),
         "steps": [(spec, shown.steps[spec.key]) for spec in definition.steps],
+        "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
         "user": user,
     }
 

@@ -26,11 +26,11 @@ class BulkAction(models.Model):
         validators=[MinValueValidator(0.1), MaxValueValidator(100)], help_text="Processes per second."
     )
     description = models.CharField(max_length=300, help_text="Which processes, in words.")
-    process_ids = models.JSONField(default=list)  # fixed when the action was confirmed
+    process_ids = models.JSONField(default=list, blank=True)  # fixed when the action was confirmed
     position = models.PositiveIntegerField(default=0)  # how many have been handled
     applied = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # the action no longer applied to them
-    problems = models.JSONField(default=list)  # the latest reasons for skips, for the operator
+    problems = models.JSONField(default=list, blank=True)  # the latest reasons for skips, for the operator
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# Connections opened by sync_to_async threads must not outlive a test: the test database is
-# dropped at the end of the run, which PostgreSQL refuses while a session is open.
-os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
-
 from tests.support.services import (
     postgres_url_for_test_database,
     redis_reachable,
@@ -24,6 +20,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Fixtures shared by the engine and service tests: sent_tasks, trip_workflows.
 pytest_plugins = ["tests.support.engine"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Connections opened by worker threads (sync_to_async, consumers) close after each use:
+    the test database is dropped at the end of the run, which PostgreSQL refuses while a
+    session is open."""
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        if database["ENGINE"].endswith("postgresql"):
+            database["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture

@@ -1,0 +1,91 @@
+"""Bulk retry and cancel: preview, throttled rollout, progress, stop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from dashboard.bulk import bulk_advance
+from dashboard.models import BulkAction
+from orchestrator.models import Event as EventRow
+from orchestrator.models import ProcessInstance
+from tests.dashboard.conftest import book
+from tests.support.engine import answer, last_command
+
+pytestmark = pytest.mark.usefixtures("fragile_workflow")
+
+
+def waiting(n: int) -> list[ProcessInstance]:
+    processes = []
+    for _ in range(n):
+        process = book().process
+        assert process is not None
+        answer(last_command(process, "payment"), succeeded=False)
+        processes.append(process)
+    return processes
+
+
+def test_bulk_needs_its_permission(viewer: Client) -> None:
+    assert viewer.get("/bulk/retry/").status_code == 403
+    assert viewer.post("/bulk/cancel/", {"reason": "x"}).status_code == 403
+
+
+def test_the_preview_counts_processes_and_the_services_called(operator: Client) -> None:
+    waiting(3)
+    book()  # running: a retry does not apply to it
+    dialog = operator.get("/bulk/retry/").content.decode()
+    assert "<strong>3</strong> processes will be retried" in dialog
+    assert "1 matching one will be left alone" in dialog
+    assert "payments will receive 3 commands" in dialog
+
+
+def test_the_preview_follows_the_filters_and_the_selection(operator: Client) -> None:
+    first, second, _ = waiting(3)
+    filtered = operator.get("/bulk/cancel/", {"status": "failed", "ids": [str(first.pk), str(second.pk)]})
+    assert "<strong>2</strong> processes will be cancelled" in filtered.content.decode()
+    assert "2 selected" in filtered.content.decode()
+
+
+def test_a_rollout_goes_at_the_chosen_rate_and_can_be_stopped(operator: Client) -> None:
+    processes = waiting(5)
+    response = operator.post("/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"},
+                             HTTP_HX_REQUEST="true")  # fmt: skip
+    assert response.status_code == 200
+    bulk = BulkAction.objects.get()
+    assert (bulk.total, bulk.rate, bulk.status) == (5, 2.0, "running")
+    assert bulk.description == "status: Waiting for an operator"
+    now = timezone.now() + timedelta(seconds=1)
+    assert bulk_advance(now=now) == 2  # two per second
+    assert bulk_advance(now=now) == 0  # not due again within the same second
+    assert bulk_advance(now=now + timedelta(seconds=1)) == 2
+    bulk.refresh_from_db()
+    assert (bulk.position, bulk.applied) == (4, 4)
+    assert operator.post(f"/bulk/{bulk.pk}/stop/").status_code == 302
+    assert bulk_advance(now=now + timedelta(seconds=5)) == 0
+    bulk.refresh_from_db()
+    assert bulk.status == "stopped" and bulk.position == 4
+    retried = EventRow.objects.filter(
+        type="operator.retried", actor="olga", reason="bulk retry: payments fixed"
+    )
+    assert retried.count() == 4
+    assert ProcessInstance.objects.filter(pk__in=[p.pk for p in processes], status="running").count() == 4
+
+
+def test_a_process_that_changed_meanwhile_is_skipped_with_the_reason(operator: Client) -> None:
+    first, _ = waiting(2)
+    operator.post("/bulk/cancel/", {"status": "failed", "rate": "10", "reason": "sold out"})
+    operator.post(f"/processes/{first.pk}/actions/cancel/", {"reason": "by hand"})  # someone was faster
+    bulk_advance(now=timezone.now() + timedelta(seconds=1))
+    bulk = BulkAction.objects.get()
+    assert (bulk.status, bulk.applied, bulk.skipped) == ("finished", 1, 1)
+    assert "already being cancelled" in bulk.problems[0]
+
+
+def test_bad_rate_or_missing_reason_is_refused(operator: Client) -> None:
+    waiting(1)
+    assert operator.post("/bulk/retry/", {"rate": "500", "reason": "x"}).status_code == 422
+    assert operator.post("/bulk/retry/", {"rate": "5", "reason": ""}).status_code == 422
+    assert not BulkAction.objects.exists()

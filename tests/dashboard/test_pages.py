@@ -1,0 +1,137 @@
+"""The dashboard's pages: who sees them, filters, search, pages, a process's details."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from booking.models import Booking
+from orchestrator.models import ProcessInstance
+from tests.dashboard.conftest import book, user_with
+from tests.support.engine import answer, last_command
+
+pytestmark = pytest.mark.usefixtures("fragile_workflow")
+
+
+def rows(html: bytes) -> list[str]:
+    return re.findall(r'id="row-([0-9a-f-]{36})"', html.decode())
+
+
+def test_anonymous_users_are_sent_to_log_in(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_users_who_are_not_staff_are_refused(db: None) -> None:
+    response = user_with("carl", staff=False).get("/")
+    assert response.status_code == 403
+    assert b"staff only" in response.content
+
+
+def test_the_list_shows_counts_and_rows_newest_first(viewer: Client) -> None:
+    first, second = book(), book()
+    response = viewer.get("/")
+    assert response.status_code == 200
+    assert rows(response.content) == [str(second.process_id), str(first.process_id)]
+    assert re.search(rb'status-running".*?<span class="n">2</span>', response.content, re.S)
+    assert b'ws-connect="/ws/live/?' in response.content
+
+
+@pytest.mark.parametrize("field", ["reference", "email", "payment_id", "pnr", "confirmation", "process_id"])
+def test_search_finds_a_booking_by_what_a_customer_may_quote(viewer: Client, field: str) -> None:
+    wanted = book(customer_email="grace@example.com")
+    book()  # another one, which must not match
+    process = wanted.process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_QUOTED", amount="420.00", currency="EUR")
+    answer(last_command(process, "flight"), pnr="PNR123")
+    answer(last_command(process, "hotel"), confirmation="H7654321")
+    query = {
+        "reference": wanted.reference,
+        "email": "grace@example.com",
+        "payment_id": "pay_QUOTED",
+        "pnr": "pnr123",
+        "confirmation": "h7654321",
+        "process_id": str(process.pk),
+    }[field]
+    assert rows(viewer.get("/", {"q": query}).content) == [str(process.pk)]
+
+
+def test_filters_narrow_the_list(viewer: Client) -> None:
+    waiting, running = book(), book()
+    answer(last_command(waiting.process, "payment"), succeeded=False)  # type: ignore[arg-type]
+    assert rows(viewer.get("/", {"status": "failed"}).content) == [str(waiting.process_id)]
+    assert rows(viewer.get("/", {"waiting": "on"}).content) == [str(waiting.process_id)]
+    assert rows(viewer.get("/", {"step": "payment"}).content) == [
+        str(running.process_id),
+        str(waiting.process_id),
+    ]
+    assert rows(viewer.get("/", {"workflow": "trip-booking"}).content) == []
+    assert rows(viewer.get("/", {"version": "1", "workflow": "fragile-trip"}).content) != []
+
+
+def test_bad_filter_values_are_shown_not_crashed_on(viewer: Client) -> None:
+    book()
+    response = viewer.get("/", {"version": "seven", "created_after": "yesterday", "cursor": "%%%"})
+    assert response.status_code == 200
+    assert b"version" in response.content and b"Enter a whole number" in response.content
+
+
+def test_keyset_pages_walk_the_whole_list_without_overlap(viewer: Client) -> None:
+    booked = [book() for _ in range(53)]
+    first = viewer.get("/")
+    page_one = rows(first.content)
+    cursor = re.search(rb"cursor=([A-Za-z0-9_=-]+)", first.content)
+    assert cursor is not None
+    page_two = rows(viewer.get("/", {"cursor": cursor.group(1).decode()}).content)
+    assert len(page_one) == 50 and len(page_two) == 3
+    assert set(page_one) | set(page_two) == {str(b.process_id) for b in booked}
+
+
+def test_rows_fragment_for_htmx(viewer: Client) -> None:
+    book()
+    response = viewer.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="process-rows")
+    assert response.content.lstrip().startswith(b'<section id="process-rows"')
+
+
+def test_process_detail_shows_graph_steps_history_and_ledger(viewer: Client) -> None:
+    booking = book()
+    process = booking.process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    page = viewer.get(f"/processes/{process.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-step="payment" data-status="succeeded"' in html
+    assert 'data-step="flight" data-status="running"' in html
+    assert 'id="event-2"' in html and "step.succeeded" in html
+    assert booking.reference in html and "Ada Lovelace" in html
+    assert "What the services did" in html
+
+
+def test_state_at_an_event_is_replayed_from_the_history(viewer: Client) -> None:
+    process = book().process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    at_start = viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
+    assert "State after event #1" in at_start
+    assert re.search(r"payment</td><td><span class=\"badge status-running\"", at_start)
+    after_payment = viewer.get(f"/processes/{process.pk}/state/2/").content.decode()
+    assert re.search(r"payment</td><td><span class=\"badge status-succeeded\"", after_payment)
+    assert viewer.get(f"/processes/{process.pk}/state/99/").status_code == 404
+
+
+def test_unknown_process_is_a_404_page(viewer: Client) -> None:
+    response = viewer.get("/processes/6f1c1c1e-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert b"Nothing lives at this address" in response.content
+
+
+def test_list_stays_fast_in_queries(viewer: Client, django_assert_max_num_queries: object) -> None:
+    for _ in range(30):
+        book()
+    with django_assert_max_num_queries(12):  # type: ignore[operator]
+        viewer.get("/")
+    assert ProcessInstance.objects.count() == Booking.objects.count() == 30
