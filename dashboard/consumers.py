@@ -97,9 +97,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if process is None:
             return ""
         html = fragments.detail_fragments(process, user)
+        # The events rendered, not the process's seq read before them: more may have arrived.
         if self.last_seq is None:
-            html += fragments.timeline_full(process)
+            timeline, self.last_seq = fragments.timeline_full(process)
         else:
-            html += fragments.timeline_rows(process, after_seq=self.last_seq)
-        self.last_seq = process.seq
-        return html
+            timeline, self.last_seq = fragments.timeline_rows(process, after_seq=self.last_seq)
+        return html + timeline

@@ -13,7 +13,7 @@ from django.utils import timezone
 from booking.ledger import effects_for
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
-from dashboard.graph import graph_layout
+from dashboard.graph import graph_layout, step_label
 from dashboard.models import BulkAction
 from orchestrator.engine.types import State
 from orchestrator.models import DeadLetter, ProcessInstance
@@ -68,7 +68,10 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         "effects": effects_for(booking, process.state.get("steps", {}), process.status) if booking else [],
         "process_actions": actions.process_actions(definition, current, user),
         "step_actions": actions.step_actions(definition, current, user),
-        "steps": [(spec, shown.steps[spec.key]) for spec in definition.steps],
+        "steps": [
+            (spec, shown.steps[spec.key], step_label(shown.steps[spec.key], shown))
+            for spec in definition.steps
+        ],
         "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
         "user": user,
     }
@@ -97,14 +100,17 @@ def timeline_events(process: ProcessInstance, *, all_events: bool = False) -> li
     return list(reversed(latest))
 
 
-def timeline_full(process: ProcessInstance) -> str:
-    context = {"events": timeline_events(process), "process": process, "oob": True}
-    return render_to_string("dashboard/_timeline_rows.html", context)
+def timeline_full(process: ProcessInstance) -> tuple[str, int]:
+    """The whole (latest part of the) history, and the last seq it shows."""
+    events = timeline_events(process)
+    context = {"events": events, "process": process, "oob": True}
+    return render_to_string("dashboard/_timeline_rows.html", context), events[-1].seq if events else 0
 
 
-def timeline_rows(process: ProcessInstance, *, after_seq: int) -> str:
-    """Only the events after `after_seq`, appended to the timeline in place."""
+def timeline_rows(process: ProcessInstance, *, after_seq: int) -> tuple[str, int]:
+    """Only the events after `after_seq`, appended to the timeline in place; and the last seq."""
     rows = list(process.events.filter(seq__gt=after_seq).order_by("seq"))
     if not rows:
-        return ""
-    return render_to_string("dashboard/_timeline_append.html", {"events": rows, "process": process})
+        return "", after_seq
+    html = render_to_string("dashboard/_timeline_append.html", {"events": rows, "process": process})
+    return html, rows[-1].seq

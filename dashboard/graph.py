@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ class Node:
     lines: list[str] = field(default_factory=list)
     in_doubt: bool = False
     awaiting_operator: bool = False
+    refused: bool = False
 
 
 @dataclass
@@ -104,9 +106,7 @@ def _node(spec: StepSpec, x: int, y: int, state: State | None) -> Node:
         lines.append(f"next try {_clock(st.retry_at)}")
     elif st.deadline_at is not None:
         lines.append(f"times out {_clock(st.deadline_at)}")
-    label = StepStatus(st.status).label
-    if st.status == StepStatus.PENDING and state.status in ("completed", "compensated", "cancelled"):
-        label = "Not run"
+    label = step_label(st, state)
     return Node(
         key=spec.key,
         command=spec.command,
@@ -117,7 +117,17 @@ def _node(spec: StepSpec, x: int, y: int, state: State | None) -> Node:
         lines=lines[:2],
         in_doubt=st.in_doubt and st.status not in (StepStatus.SUCCEEDED, StepStatus.COMPENSATED),
         awaiting_operator=st.awaiting_operator or st.status == StepStatus.COMPENSATION_FAILED,
+        refused=st.refused,
     )
+
+
+def step_label(st: Any, state: State) -> str:
+    """A step's status in words, with the two cases the bare status hides."""
+    if st.status == StepStatus.FAILED and st.refused:
+        return "Refused"
+    if st.status == StepStatus.PENDING and state.status in ("completed", "compensated", "cancelled"):
+        return "Not run"
+    return str(StepStatus(st.status).label)
 
 
 def _clock(moment: datetime) -> str:

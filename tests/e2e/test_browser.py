@@ -1,0 +1,245 @@
+"""The operator's dashboard in a real browser, against `make run` with real workers: in
+production mode (web, one worker per queue and beat on PostgreSQL and Redis) and in embedded
+mode (one process, SQLite, in-process workers).
+
+Screenshots of the list and of a detail page are saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from booking.bookings import booking_create
+from booking.demo import trip_steps
+from booking.faults import faults_set
+from orchestrator.definitions import definition_save
+from orchestrator.engine.types import RetryPolicy
+from orchestrator.status import OnExhausted
+from tests.dashboard.conftest import OPERATOR_PERMISSIONS
+from tests.support.processes import WatchedProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+WORKFLOW = "trip-e2e"  # the trip, where a step waits for an operator after two quick attempts
+LIVE = 30_000  # ms to wait for a live change: the workers retry, time out and compensate meanwhile
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+# --- setting the scene in the server's database ------------------------------------------------
+
+
+def define_workflow() -> None:
+    steps = [
+        replace(
+            spec,
+            retry=RetryPolicy(max_attempts=2, initial_delay=0.2, max_delay=0.5),
+            on_exhausted=OnExhausted.PAUSE,
+            timeout=5.0,
+        )
+        for spec in trip_steps(parallel=False)
+    ]
+    definition_save(name=WORKFLOW, version=1, description="", steps=steps, activate=True)
+    for service in ("payments", "flights", "hotels", "notifications"):
+        faults_set(service, technical_rate=0.0, business_rate=0.0)
+
+
+def create_user(username: str, permissions: list[str]) -> list[str]:
+    password = "e2e-pw-" + username
+    account = get_user_model().objects.create_user(username=username, password=password, is_staff=True)
+    account.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    return [username, password]
+
+
+def create_booking(**overrides: Any) -> str:
+    fields: dict[str, Any] = {
+        "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com",
+        "itinerary": {
+            "origin": "CDG",
+            "destination": "JFK",
+            "depart_on": "2027-01-10",
+            "hotel": "Grand Hotel",
+        },
+        "amount": Decimal("420.00"),
+        "currency": "EUR",
+        "workflow": WORKFLOW,
+        **overrides,
+    }
+    return str(booking_create(**fields).process_id)
+
+
+class Backdoor:
+    """Runs the helpers above in the server's database: directly in production mode (it shares
+    the test database), through `manage.py shell` in embedded mode (the server has its own SQLite
+    file; a booking made there reaches the server's workers through its outbox relay)."""
+
+    def __init__(self, env: dict[str, str] | None) -> None:
+        self.env = env
+
+    def run(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        if self.env is None:
+            return globals()[function](*args, **kwargs)
+        code = (
+            "import json; from tests.e2e import test_browser as t; "
+            f"print(json.dumps(t.{function}(*{args!r}, **{kwargs!r})))"
+        )
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed")
+    # Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
+    # (creating users and bookings) are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser unavailable: {reason} (REQUIRE_BROWSER=1)")
+    pytest.skip(f"browser unavailable: {reason}")
+
+
+@pytest.fixture(params=["production", "embedded"])
+def server(request: pytest.FixtureRequest, transactional_db: None) -> Iterator[tuple[str, Backdoor]]:
+    """`make run` in one mode or the other; yields its base URL and a way to set the scene.
+
+    (The test database is set up first, statically: the production server shares it.)"""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if request.param == "production":
+        env = {**request.getfixturevalue("production_env"), "SECRET_KEY": "e2e-" + "k" * 40}
+        backdoor = Backdoor(None)
+    else:
+        env = dict(request.getfixturevalue("embedded_env"))
+        backdoor = Backdoor(env)
+    port = free_port()
+    process = WatchedProcess(["make", "run"], env={**env, "PORT": str(port)}, cwd=ROOT).start()
+    try:
+        process.wait_for_line(rf"Uvicorn running on http://127\.0\.0\.1:{port}", timeout=90)
+        backdoor.run("define_workflow")
+        yield f"http://127.0.0.1:{port}", backdoor
+    finally:
+        process.interrupt()
+
+
+# --- the browser's side -----------------------------------------------------------------------
+
+
+def log_in(page: Any, base: str, credentials: list[str]) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", credentials[0])
+    page.fill("input[name=password]", credentials[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.wait_for_selector("#live-state[data-state=open]")  # the socket is up: changes will show
+
+
+def set_faults(page: Any, base: str, service: str, *, technical: str = "0", business: str = "0") -> None:
+    page.goto(f"{base}/services/")
+    row = page.locator(f"#faults-{service}")
+    row.locator(f"input[name={service}-technical_rate]").fill(technical)
+    row.locator(f"input[name={service}-business_rate]").fill(business)
+    row.locator("button[name=save]").click()
+    page.locator(f"#faults-{service} .tag.ok").wait_for()
+
+
+def test_an_operator_watches_and_fixes_bookings_live(
+    browser: Any, server: tuple[str, Backdoor], request: pytest.FixtureRequest
+) -> None:
+    base, backdoor = server
+    mode = request.node.callspec.params["server"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 950})
+    log_in(page, base, backdoor.run("create_user", "olga", OPERATOR_PERMISSIONS))
+
+    # 1. A new booking appears on the list without a reload.
+    first = backdoor.run("create_booking")
+    page.locator(f"#row-{first}").wait_for(timeout=LIVE)
+    page.locator(f"#row-{first} .badge.status-completed").wait_for(timeout=LIVE)
+
+    # 2. Payments fail technically every time: a new booking ends up waiting for an operator.
+    set_faults(page, base, "payments", technical="1")
+    page.goto(f"{base}/")
+    page.wait_for_selector("#live-state[data-state=open]")
+    stuck = backdoor.run("create_booking", customer_name="Grace Hopper", customer_email="grace@example.com")
+    page.locator(f"#row-{stuck} .badge.status-failed").wait_for(timeout=LIVE)
+    assert "Waiting for an operator" in page.locator(f"#row-{stuck}").inner_text()
+    page.screenshot(path=str(ARTIFACTS / f"process-list-{mode}.png"))
+
+    # 3. Payments are back; the operator retries, confirms, and watches it complete.
+    set_faults(page, base, "payments", technical="0")
+    page.goto(f"{base}/processes/{stuck}/")
+    page.wait_for_selector("#live-state[data-state=open]")
+    page.click('button[data-action="retry"][data-step="payment"]')
+    dialog = page.locator("dialog[open]")
+    dialog.wait_for()
+    assert "Send payments.charge for payment again now" in dialog.inner_text()
+    dialog.locator("textarea[name=reason]").fill("payments are back")
+    dialog.locator("[data-confirm]").click()
+    page.locator("#process-status[data-status=completed]").wait_for(timeout=LIVE)
+    assert page.locator("#timeline-rows").get_by_text("payments are back").count() == 1
+    assert page.locator('#step-graph [data-step="notify"][data-status="succeeded"]').count() == 1
+
+    # 4. The hotel is sold out: the ledger and the history show the compensations.
+    set_faults(page, base, "hotels", business="1")
+    sold_out = backdoor.run("create_booking", customer_name="Alan Turing", customer_email="alan@example.com")
+    page.goto(f"{base}/processes/{sold_out}/")
+    page.locator("#process-status[data-status=compensated]").wait_for(timeout=LIVE)
+    ledger = page.locator("#ledger").inner_text()
+    assert re.search(r"refunded 420\.00 EUR \(re_\w+\)", ledger)
+    assert "cancelled" in ledger and "sold out" in ledger
+    history = page.locator("#timeline-rows").inner_text()
+    assert "compensation.succeeded" in history and "hotel sold out" in history
+    page.screenshot(path=str(ARTIFACTS / f"process-detail-{mode}.png"), full_page=True)
+    page.close()
+
+    # 5. Someone without the permissions sees no action and gets 403 on a forged POST.
+    page = browser.new_page()
+    log_in(page, base, backdoor.run("create_user", "victor", []))
+    page.goto(f"{base}/processes/{stuck}/")
+    assert page.locator("[data-action]").count() == 0
+    status = page.evaluate(
+        """async (url) => {
+            const token = document.body.getAttribute("hx-headers").match(/"X-CSRFToken": "([^"]+)"/)[1];
+            const body = new URLSearchParams({step: "payment", reason: "forged"});
+            const response = await fetch(url, {method: "POST", body, headers: {"X-CSRFToken": token}});
+            return response.status;
+        }""",
+        f"{base}/processes/{stuck}/actions/cancel/",
+    )
+    assert status == 403
+    page.close()
