@@ -144,3 +144,35 @@ def test_actions_are_post_only_for_effects(operator: Client) -> None:
     operator.get(f"/processes/{process.pk}/actions/retry/", {"step": "payment", "reason": "x"})
     process.refresh_from_db()
     assert process.status == "failed"  # a GET only shows the dialog
+
+
+def test_cancel_from_the_page_compensates_and_ends_cancelled(operator: Client) -> None:
+    process = book().process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    operator.post(f"/processes/{process.pk}/actions/cancel/", {"reason": "customer called"})
+    process.refresh_from_db()
+    assert process.status == "compensating"
+    answer(last_command(process, "flight"), pnr="XY12ZQ")  # in flight when cancelled: undone next
+    answer(last_command(process, "flight"), cancelled=True, reference="XY12ZQ")
+    answer(last_command(process, "payment"), refund_id="re_1", amount="420.00", currency="EUR")
+    answer(last_command(process, "notify_cancelled"), notification_id="n1", to="ada@example.com")
+    process.refresh_from_db()
+    assert process.status == "cancelled"
+
+
+def test_compensate_now_retries_failed_compensations(operator: Client) -> None:
+    process = book().process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    answer(last_command(process, "flight"), succeeded=False, business=True)  # no seats: compensate
+    answer(last_command(process, "payment"), succeeded=False)  # the refund fails, budget spent
+    process.refresh_from_db()
+    assert process.status == "failed"
+    dialog = operator.get(f"/processes/{process.pk}/actions/compensate/").content.decode()
+    assert "Try again now to undo payment: refund 420.00 EUR (payment pay_1)" in dialog
+    operator.post(f"/processes/{process.pk}/actions/compensate/", {"reason": "refunds work again"})
+    refund = last_command(process, "payment")
+    assert (refund.command, refund.attempt) == ("payments.refund", 2)
+    process.refresh_from_db()
+    assert process.status == "compensating"
