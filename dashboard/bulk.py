@@ -23,27 +23,12 @@ from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.engine.handle import ProcessNotFound, operator_act
-from orchestrator.engine.summary import compensation_plan
-from orchestrator.engine.types import Definition, State
+from orchestrator.engine.summary import compensation_plan, retry_target
 from orchestrator.models import ProcessInstance
-from orchestrator.status import StepPhase, StepStatus
+from orchestrator.status import StepPhase
 
 MAX_TARGETS = 10_000
 PROBLEMS_KEPT = 20
-
-
-def retry_target(definition: Definition, state: State) -> str | None:
-    """The step a bulk retry retries: the first one waiting for an operator, else one in backoff."""
-    for spec in definition.steps:
-        st = state.steps[spec.key]
-        if (
-            st.status == StepStatus.FAILED and st.awaiting_operator
-        ) or st.status == StepStatus.COMPENSATION_FAILED:
-            return spec.key
-    for spec in definition.steps:
-        if state.steps[spec.key].status in (StepStatus.RETRYING, StepStatus.COMPENSATION_RETRYING):
-            return spec.key
-    return None
 
 
 @dataclass

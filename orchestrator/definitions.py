@@ -125,11 +125,48 @@ def definition_save(
         )
         for index, spec in enumerate(steps)
     )
-    if activate:
-        WorkflowDefinition.objects.filter(name=name, status=DefinitionStatus.ACTIVE).exclude(
-            pk=row.pk
-        ).update(status=DefinitionStatus.RETIRED)
-        row.status = DefinitionStatus.ACTIVE
     # Never write frozen_at from here: only definition_freeze sets it, under the same lock.
-    row.save(update_fields=["description", "status", "updated_at"])
+    row.save(update_fields=["description", "updated_at"])
+    if activate:
+        definition_activate(row)
     return row
+
+
+@transaction.atomic
+def definition_activate(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Make this version the one new processes start on; the previous active one retires.
+
+    Processes already running keep the version they started with.
+    """
+    definition_check(definition_compile(definition))
+    WorkflowDefinition.objects.filter(name=definition.name, status=DefinitionStatus.ACTIVE).exclude(
+        pk=definition.pk
+    ).update(status=DefinitionStatus.RETIRED)
+    WorkflowDefinition.objects.filter(pk=definition.pk).update(status=DefinitionStatus.ACTIVE)
+    definition.status = DefinitionStatus.ACTIVE
+    return definition
+
+
+def definition_retire(definition: WorkflowDefinition) -> None:
+    """No new process starts on it; running ones finish on it."""
+    WorkflowDefinition.objects.filter(pk=definition.pk).update(status=DefinitionStatus.RETIRED)
+    definition.status = DefinitionStatus.RETIRED
+
+
+@transaction.atomic
+def definition_new_version(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """A draft copy of `definition` under the next free version number, to edit and activate."""
+    latest = WorkflowDefinition.objects.filter(name=definition.name).order_by("-version").first()
+    number = (latest.version if latest else definition.version) + 1
+    copy = WorkflowDefinition.objects.create(
+        name=definition.name,
+        version=number,
+        description=definition.description,
+        status=DefinitionStatus.DRAFT,
+    )
+    steps = list(definition.steps.all())
+    for step in steps:
+        step.pk = None
+        step.definition = copy
+    StepDefinition.objects.bulk_create(steps)
+    return copy

@@ -43,3 +43,17 @@ def compensation_plan(definition: Definition, state: State) -> tuple[list[StepSp
     to_undo = [spec for spec in main if needs_compensation(spec, state.steps[spec.key])]
     to_undo.sort(key=lambda spec: state.steps[spec.key].done_order or 0, reverse=True)
     return to_undo, in_flight
+
+
+def retry_target(definition: Definition, state: State) -> str | None:
+    """The step "retry this process" retries: the first waiting for an operator, else one in backoff."""
+    for spec in definition.steps:
+        st = state.steps[spec.key]
+        if (
+            st.status == StepStatus.FAILED and st.awaiting_operator
+        ) or st.status == StepStatus.COMPENSATION_FAILED:
+            return spec.key
+    for spec in definition.steps:
+        if state.steps[spec.key].status in (StepStatus.RETRYING, StepStatus.COMPENSATION_RETRYING):
+            return spec.key
+    return None

@@ -1,0 +1,189 @@
+"""Workflow definitions as JSON files, so that they can live in version control.
+
+Import checks a file exactly like the admin does and applies it in one transaction: a file
+with any problem changes nothing, and the error lists every problem with where it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from django.db import transaction
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.definitions import (
+    InvalidDefinition,
+    declared_commands,
+    definition_activate,
+    definition_compile,
+    definition_retire,
+    definition_save,
+)
+from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
+from orchestrator.engine.validate import definition_problems
+from orchestrator.models import WorkflowDefinition
+from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
+
+FORMAT = "trip-orchestrator/workflows"
+
+
+class RetryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int
+    initial_delay: float
+    multiplier: float
+    max_delay: float
+    jitter: float = 0.0
+
+
+class StepFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[-a-zA-Z0-9_]+$")
+    command: str
+    compensation: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    retry: RetryFile
+    timeout: float
+    on_exhausted: Literal["pause", "compensate"] = "pause"
+    phase: Literal["main", "after_compensation"] = "main"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")
+    version: int = Field(ge=1)
+    description: str = ""
+    status: Literal["draft", "active", "retired"] = "draft"
+    steps: list[StepFile]
+
+
+class WorkflowsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["trip-orchestrator/workflows"]
+    workflows: list[WorkflowFile]
+
+
+class ImportRefused(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _step_file(spec: StepSpec) -> dict[str, Any]:
+    return {
+        "key": spec.key,
+        "command": spec.command,
+        "compensation": spec.compensation,
+        "depends_on": list(spec.depends_on),
+        "retry": {
+            "max_attempts": spec.retry.max_attempts,
+            "initial_delay": spec.retry.initial_delay,
+            "multiplier": spec.retry.multiplier,
+            "max_delay": spec.retry.max_delay,
+            "jitter": spec.retry.jitter,
+        },
+        "timeout": spec.timeout,
+        "on_exhausted": spec.on_exhausted.value,
+        "phase": spec.phase.value,
+        "params": spec.params,
+    }
+
+
+def workflows_export(definitions: list[WorkflowDefinition]) -> str:
+    """The definitions as one JSON document, steps in their order."""
+    workflows = []
+    for row in sorted(definitions, key=lambda d: (d.name, d.version)):
+        compiled = definition_compile(row)
+        workflows.append(
+            {
+                "name": row.name,
+                "version": row.version,
+                "description": row.description,
+                "status": row.status,
+                "steps": [_step_file(spec) for spec in compiled.steps],
+            }
+        )
+    return json.dumps({"format": FORMAT, "workflows": workflows}, indent=2, ensure_ascii=False) + "\n"
+
+
+def _spec(step: StepFile) -> StepSpec:
+    return StepSpec(
+        key=step.key,
+        command=step.command,
+        compensation=step.compensation or None,
+        depends_on=tuple(step.depends_on),
+        retry=RetryPolicy(**step.retry.model_dump()),
+        timeout=step.timeout,
+        on_exhausted=OnExhausted(step.on_exhausted),
+        phase=StepPhase(step.phase),
+        params=step.params,
+    )
+
+
+def workflows_import(text: str) -> list[str]:
+    """Apply a JSON document of workflows; returns what was done, one line per workflow.
+
+    Raises ImportRefused with every problem found, having changed nothing.
+    """
+    try:
+        document = WorkflowsFile.model_validate_json(text)
+    except ValidationError as exc:
+        raise ImportRefused(
+            [f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}" for err in exc.errors()]
+        ) from None
+    problems = []
+    commands = declared_commands()
+    seen = set()
+    for workflow in document.workflows:
+        where = f"{workflow.name} v{workflow.version}"
+        if (workflow.name, workflow.version) in seen:
+            problems.append(f"{where}: appears twice in the file")
+        seen.add((workflow.name, workflow.version))
+        compiled = Definition(workflow.name, workflow.version, tuple(_spec(step) for step in workflow.steps))
+        problems += [f"{where}: {problem}" for problem in definition_problems(compiled, commands)]
+        existing = WorkflowDefinition.objects.filter(name=workflow.name, version=workflow.version).first()
+        if (
+            existing is not None
+            and existing.frozen_at is not None
+            and definition_compile(existing) != compiled
+        ):
+            problems.append(
+                f"{where}: exists with other steps and has processes; give the file a new version"
+            )
+    actives = [w for w in document.workflows if w.status == "active"]
+    for name in {w.name for w in actives}:
+        if sum(1 for w in actives if w.name == name) > 1:
+            problems.append(f"{name}: more than one version is marked active")
+    if problems:
+        raise ImportRefused(problems)
+    done = []
+    try:
+        with transaction.atomic():
+            for workflow in document.workflows:
+                done.append(_apply(workflow))
+    except InvalidDefinition as exc:  # a race with an edit: still nothing changed
+        raise ImportRefused([str(p) for p in exc.problems]) from None
+    return done
+
+
+def _apply(workflow: WorkflowFile) -> str:
+    where = f"{workflow.name} v{workflow.version}"
+    steps = [_spec(step) for step in workflow.steps]
+    existing = WorkflowDefinition.objects.filter(name=workflow.name, version=workflow.version).first()
+    if existing is not None and existing.frozen_at is not None:
+        action = f"{where}: unchanged (in use)"
+        row = existing
+    else:
+        row = definition_save(
+            name=workflow.name, version=workflow.version, description=workflow.description, steps=steps
+        )
+        action = f"{where}: {'replaced' if existing else 'created'}"
+    if workflow.status == DefinitionStatus.ACTIVE and row.status != DefinitionStatus.ACTIVE:
+        definition_activate(row)
+        action += ", activated"
+    elif workflow.status == DefinitionStatus.RETIRED and row.status != DefinitionStatus.RETIRED:
+        definition_retire(row)
+        action += ", retired"
+    return action
