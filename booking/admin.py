@@ -1,20 +1,27 @@
+"""Bookings and the services' records in the admin: read-only, since only the services write them;
+fault settings and the demo traffic switch are the things to change here."""
+
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.safestring import SafeString
 
 from booking.models import (
     Booking,
+    CarReservation,
     Charge,
+    DemoTraffic,
     FlightReservation,
     HotelReservation,
     Notification,
     Refund,
     ServiceFaults,
 )
+from orchestrator.admin import ReadOnlyAdmin, dashboard_link
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(ReadOnlyAdmin):
     list_display = [
         "reference",
         "customer_name",
@@ -23,9 +30,14 @@ class BookingAdmin(admin.ModelAdmin):
         "currency",
         "workflow",
         "created_at",
+        "dashboard",
     ]
-    search_fields = ["reference", "customer_email", "customer_name"]
-    readonly_fields = ["process"]
+    search_fields = ["reference", "customer_email", "customer_name", "=process__id"]
+    list_filter = ["workflow", "currency"]
+
+    @admin.display(description="")
+    def dashboard(self, obj: Booking) -> SafeString | str:
+        return dashboard_link(obj.process_id) if obj.process_id else ""
 
 
 @admin.register(ServiceFaults)
@@ -42,5 +54,22 @@ class ServiceFaultsAdmin(admin.ModelAdmin):
     list_editable = ["technical_rate", "business_rate", "latency_ms", "outage"]
 
 
-for model in (Charge, Refund, FlightReservation, HotelReservation, Notification):
-    admin.site.register(model)
+@admin.register(DemoTraffic)
+class DemoTrafficAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "enabled", "every_seconds", "last_booking_at"]
+
+
+class ServiceRecordAdmin(ReadOnlyAdmin):
+    list_display = ["key", "booking_reference", "status", "created_at"]
+    search_fields = ["key", "booking_reference", "=process_id"]
+    list_filter = ["status"]
+
+
+for model in (Charge, FlightReservation, HotelReservation, CarReservation, Notification):
+    admin.site.register(model, ServiceRecordAdmin)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ["refund_id", "amount", "currency", "charge", "created_at"]
+    search_fields = ["refund_id", "charge__booking_reference"]

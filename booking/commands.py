@@ -40,6 +40,11 @@ class HotelOutput(BaseModel):
     hotel: str = ""
 
 
+class CarOutput(BaseModel):
+    confirmation: str = Field(min_length=3)
+    car: str = ""
+
+
 class CancelOutput(BaseModel):
     cancelled: bool
     reference: str | None = None
@@ -102,6 +107,24 @@ COMMANDS = (
         summary="cancel the hotel booking {output[confirmation]}",
         queue="hotels",
         description="Cancel the hotel booked for the trip.",
+        input=TripInput,
+        output=CancelOutput,
+        is_compensation=True,
+    ),
+    CommandSpec(
+        name="cars.book",
+        summary="rent a car at {input[itinerary][destination]}",
+        queue="cars",
+        description="Rent a car at the destination.",
+        input=TripInput,
+        output=CarOutput,
+        compensation="cars.cancel",
+    ),
+    CommandSpec(
+        name="cars.cancel",
+        summary="cancel the car rental {output[confirmation]}",
+        queue="cars",
+        description="Cancel the car rented for the trip.",
         input=TripInput,
         output=CancelOutput,
         is_compensation=True,

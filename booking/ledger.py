@@ -8,7 +8,15 @@ from decimal import Decimal
 
 from django.db.models import Count
 
-from booking.models import Booking, Charge, FlightReservation, HotelReservation, Notification, Refund
+from booking.models import (
+    Booking,
+    CarReservation,
+    Charge,
+    FlightReservation,
+    HotelReservation,
+    Notification,
+    Refund,
+)
 from orchestrator.status import ProcessStatus
 
 
@@ -138,6 +146,7 @@ def effects_for(booking: Booking, steps: dict[str, dict[str, object]], process_s
     for model, service, step, label in (
         (FlightReservation, "flights", "flight", "flight"),
         (HotelReservation, "hotels", "hotel", "hotel"),
+        (CarReservation, "cars", "car", "car rental"),
     ):
         for record in model.objects.filter(booking_reference=ref):
             code = getattr(record, "pnr", "") or getattr(record, "confirmation", "")

@@ -106,6 +106,14 @@ class HotelReservation(Reservation):
         return f"{self.confirmation or self.key} {self.status}"
 
 
+class CarReservation(Reservation):
+    confirmation = models.CharField(max_length=16, blank=True)
+    car = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.confirmation or self.key} {self.status}"
+
+
 class Notification(ServiceRecord):
     class Status(models.TextChoices):
         SENT = "sent", "Sent"
@@ -129,6 +137,7 @@ class ServiceFaults(models.Model):
         FLIGHTS = "flights", "Flights"
         HOTELS = "hotels", "Hotels"
         NOTIFICATIONS = "notifications", "Notifications"
+        CARS = "cars", "Car rental"
 
     rate_validators = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 

@@ -26,6 +26,8 @@ cancel_flight = _task("flights.cancel", "flights", reservations.cancel_flight)
 book_hotel = _task("hotels.book", "hotels", reservations.book_hotel)
 cancel_hotel = _task("hotels.cancel", "hotels", reservations.cancel_hotel)
 send_notification = _task("notifications.send", "notifications", notifications.send)
+book_car = _task("cars.book", "cars", reservations.book_car)
+cancel_car = _task("cars.cancel", "cars", reservations.cancel_car)
 
 
 @shared_task(name="booking.demo_traffic")

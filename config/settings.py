@@ -178,7 +178,7 @@ else:
 # --- Celery ---------------------------------------------------------------------------------
 # Queues: one per service plus the orchestrator's own (events, timer tick, outbox relay).
 ORCHESTRATOR_QUEUE = "orchestrator"
-SERVICE_QUEUES = ("payments", "flights", "hotels", "notifications")
+SERVICE_QUEUES = ("payments", "flights", "hotels", "cars", "notifications")
 ALL_QUEUES = (ORCHESTRATOR_QUEUE, *SERVICE_QUEUES)
 
 CELERY_BROKER_URL = BROKER_URL
@@ -223,6 +223,8 @@ CELERY_TASK_ROUTES = {
     "hotels.book": {"queue": "hotels"},
     "hotels.cancel": {"queue": "hotels"},
     "notifications.send": {"queue": "notifications"},
+    "cars.book": {"queue": "cars"},
+    "cars.cancel": {"queue": "cars"},
     "booking.demo_traffic": {"queue": ORCHESTRATOR_QUEUE},
     "dashboard.bulk_advance": {"queue": ORCHESTRATOR_QUEUE},
 }

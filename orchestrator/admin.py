@@ -1,16 +1,65 @@
-"""Admin for the engine's records. The history is read-only: nothing edits it by hand."""
+"""The engine in the Django admin.
+
+Workflow definitions are edited here, with their steps inline and checked like an import is; a
+version that processes run on is read-only (make a new version). The history, the outbox and the
+dead letters are read-only: nothing edits them by hand. Retry and cancel go through the engine,
+with the same permissions and the same audit events as the dashboard.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
-from orchestrator.models import DeadLetter, Event, Outbox, ProcessInstance, StepDefinition, WorkflowDefinition
+from orchestrator.commands import commands_all
+from orchestrator.definitions import (
+    InvalidDefinition,
+    declared_commands,
+    definition_activate,
+    definition_compile,
+    definition_new_version,
+    definition_retire,
+)
+from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.engine.handle import ProcessNotFound, operator_act
+from orchestrator.engine.summary import retry_target
+from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
+from orchestrator.engine.validate import definition_problems
+from orchestrator.models import (
+    DeadLetter,
+    DeliveryCount,
+    Event,
+    Outbox,
+    ProcessInstance,
+    StepDefinition,
+    WorkerProbe,
+    WorkflowDefinition,
+)
+from orchestrator.status import OnExhausted, ProcessStatus, StepPhase
+from orchestrator.workflow_io import ImportRefused, workflows_export, workflows_import
+
+
+def dashboard_link(process_id: object, label: str = "open in dashboard") -> SafeString:
+    return format_html('<a href="{}">{}</a>', reverse("dashboard:process", args=[process_id]), label)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records nobody edits by hand: the history, the outbox, the services' own records."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -21,14 +70,107 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# --- workflow definitions ---------------------------------------------------------------------
+
+
 def _frozen(obj: Any) -> bool:
     definition = obj.definition if isinstance(obj, StepDefinition) else obj
     return definition is not None and definition.frozen_at is not None
 
 
+class StepForm(forms.ModelForm):
+    command = forms.ChoiceField(help_text="A command declared by a service.")
+    compensation = forms.ChoiceField(required=False, help_text="The declared command that undoes it.")
+    depends_on = forms.CharField(required=False, help_text="Keys of earlier steps, comma-separated.")
+
+    class Meta:
+        model = StepDefinition
+        fields = [
+            "position",
+            "key",
+            "command",
+            "compensation",
+            "depends_on",
+            "max_attempts",
+            "initial_delay",
+            "multiplier",
+            "max_delay",
+            "jitter",
+            "timeout",
+            "on_exhausted",
+            "phase",
+            "params",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        specs = commands_all()
+        self.fields["command"].choices = [("", "---------")] + [  # type: ignore[attr-defined]
+            (spec.name, spec.name) for spec in specs if not spec.is_compensation
+        ]
+        self.fields["compensation"].choices = [("", "none")] + [  # type: ignore[attr-defined]
+            (spec.name, spec.name) for spec in specs if spec.is_compensation
+        ]
+        if self.instance.pk:
+            self.initial["depends_on"] = ", ".join(self.instance.depends_on or [])
+
+    def clean_depends_on(self) -> list[str]:
+        raw = self.cleaned_data.get("depends_on") or ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+class StepFormSet(BaseInlineFormSet):
+    """Checks the steps together, as the engine will run them, and puts each problem on its field."""
+
+    def clean(self) -> None:
+        super().clean()
+        forms_by_key: dict[str, list[forms.Form]] = {}
+        specs = []
+        for form in self.forms:
+            deleted = self.can_delete and self._should_delete_form(form)  # type: ignore[attr-defined]
+            if not getattr(form, "cleaned_data", None) or deleted:
+                continue
+            if form.errors:
+                return  # field errors first; the whole is checked once each field is right
+            data = form.cleaned_data
+            spec = StepSpec(
+                key=data["key"],
+                command=data["command"],
+                compensation=data.get("compensation") or None,
+                depends_on=tuple(data.get("depends_on") or ()),
+                retry=RetryPolicy(
+                    max_attempts=data["max_attempts"],
+                    initial_delay=data["initial_delay"],
+                    multiplier=data["multiplier"],
+                    max_delay=data["max_delay"],
+                    jitter=data["jitter"],
+                ),
+                timeout=data["timeout"],
+                on_exhausted=OnExhausted(data["on_exhausted"]),
+                phase=StepPhase(data["phase"]),
+                params=data.get("params") or {},
+            )
+            specs.append(spec)
+            forms_by_key.setdefault(spec.key, []).append(form)
+        definition = Definition(self.instance.name or "draft", self.instance.version or 1, tuple(specs))
+        whole = []
+        for problem in definition_problems(definition, declared_commands()):
+            targets = forms_by_key.get(problem.step or "", [])
+            for form in targets:
+                field = problem.field if problem.field in form.fields else None
+                form.add_error(field, problem.message if field else f"{problem.field}: {problem.message}")
+            if not targets:
+                whole.append(problem.message)
+        if whole:
+            raise ValidationError(whole)
+
+
 class StepInline(admin.TabularInline):
     model = StepDefinition
+    form = StepForm
+    formset = StepFormSet
     extra = 0
+    ordering = ["position", "id"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not _frozen(obj) and super().has_change_permission(request, obj)
@@ -42,40 +184,268 @@ class StepInline(admin.TabularInline):
 
 @admin.register(WorkflowDefinition)
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "status", "frozen_at", "updated_at"]
+    list_display = ["name", "version", "status", "step_count", "process_count", "frozen_at", "updated_at"]
+    list_display_links = ["name", "version"]
     list_filter = ["status", "name"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["status", "frozen_at", "graph", "processes"]
+    fields = ["name", "version", "description", "status", "frozen_at", "graph", "processes"]
     inlines = [StepInline]
+    actions = ["new_version", "activate", "retire", "export_json"]
+    change_list_template = "admin/orchestrator/workflowdefinition/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinition]:
+        return super().get_queryset(request).annotate(_steps=Count("steps", distinct=True))
+
+    @admin.display(description="steps")
+    def step_count(self, obj: WorkflowDefinition) -> int:
+        return getattr(obj, "_steps", obj.steps.count())
+
+    @admin.display(description="processes")
+    def process_count(self, obj: WorkflowDefinition) -> int:
+        return obj.instances.count()
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A version that processes run on never changes; make a new version instead.
         return not _frozen(obj) and super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _frozen(obj) and super().has_delete_permission(request, obj)
+
+    @admin.display(description="Graph")
+    def graph(self, obj: WorkflowDefinition) -> SafeString:
+        from dashboard.graph import graph_layout
+
+        if obj.pk is None or not obj.steps.exists():
+            return mark_safe("<p>Save the steps to see the graph.</p>")
+        layout = graph_layout(definition_compile(obj))
+        html = render_to_string("dashboard/_step_graph.html", {"graph": layout, "definition": obj})
+        return mark_safe(f'<div class="admin-graph">{html}</div>')  # our own template, escaped inside
+
+    @admin.display(description="Processes on this version")
+    def processes(self, obj: WorkflowDefinition) -> SafeString:
+        if obj.pk is None:
+            return mark_safe("—")
+        counts = Counter(dict(obj.instances.values_list("status").annotate(n=Count("id")).order_by()))
+        if not counts:
+            return mark_safe("none yet")
+        base = reverse("dashboard:processes")
+        return format_html_join(
+            " · ",
+            '<a href="{}?workflow={}&version={}&status={}">{} {}</a>',
+            (
+                (base, obj.name, obj.version, status, counts[status], ProcessStatus(status).label.lower())
+                for status in ProcessStatus.values
+                if counts.get(status)
+            ),
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.frozen_at is not None:
+            messages.info(
+                request,
+                f"{obj} has processes and cannot change. Use the action 'New version' to edit a copy, "
+                "then 'Activate' it: running processes keep the version they started with.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="New version (a draft copy to edit)")
+    def new_version(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
+        for definition in queryset:
+            copy = definition_new_version(definition)
+            self.message_user(request, f"{copy} created as a draft from {definition}.", messages.SUCCESS)
+
+    @admin.action(description="Activate (new processes use this version)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
+        if len({d.name for d in queryset}) != queryset.count():
+            self.message_user(request, "Choose one version per workflow to activate.", messages.ERROR)
+            return
+        for definition in queryset:
+            try:
+                definition_activate(definition)
+            except InvalidDefinition as invalid:
+                self.message_user(request, f"{definition} cannot be activated: {invalid}", messages.ERROR)
+            else:
+                self.message_user(request, f"{definition} is now the active version.", messages.SUCCESS)
+
+    @admin.action(description="Retire (no new processes; running ones finish)")
+    def retire(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
+        for definition in queryset:
+            definition_retire(definition)
+        self.message_user(request, f"Retired {queryset.count()} version(s).", messages.SUCCESS)
+
+    @admin.action(description="Export as JSON")
+    def export_json(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> HttpResponse:
+        response = HttpResponse(workflows_export(list(queryset)), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="workflows.json"'
+        return response
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path("import/", self.admin_site.admin_view(self.import_view), name="orchestrator_workflow_import")
+        ]
+        return extra + super().get_urls()
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return HttpResponse("You may not import workflows.", status=403)
+        problems: list[str] = []
+        if request.method == "POST":
+            upload = request.FILES.get("file")
+            if upload is None:
+                problems = ["Choose a JSON file."]
+            else:
+                try:
+                    done = workflows_import(upload.read().decode("utf-8", errors="replace"))
+                except ImportRefused as refused:
+                    problems = refused.problems
+                else:
+                    for line in done:
+                        self.message_user(request, line, messages.SUCCESS)
+                    return redirect("admin:orchestrator_workflowdefinition_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import workflows",
+            "problems": problems,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/orchestrator/workflowdefinition/import.html", context)
+
+
+# --- processes and their history -------------------------------------------------------------
+
 
 @admin.register(ProcessInstance)
 class ProcessInstanceAdmin(ReadOnlyAdmin):
-    list_display = ["id", "workflow_name", "business_key", "status", "created_at", "ended_at"]
-    list_filter = ["status", "workflow_name"]
-    search_fields = ["=id", "business_key"]
+    list_display = [
+        "business_key",
+        "workflow_name",
+        "version",
+        "status",
+        "created_at",
+        "ended_at",
+        "dashboard",
+    ]
+    list_filter = ["status", "workflow_name", "in_doubt"]
+    search_fields = ["=id", "business_key", "booking__reference", "booking__customer_email"]
     date_hierarchy = "created_at"
+    list_select_related = ["definition"]
+    exclude = ["state"]
+    actions = ["retry", "cancel"]
+
+    @admin.display(description="version")
+    def version(self, obj: ProcessInstance) -> int:
+        return obj.definition.version
+
+    @admin.display(description="")
+    def dashboard(self, obj: ProcessInstance) -> SafeString:
+        return dashboard_link(obj.pk)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orchestrator.retry_step")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orchestrator.cancel_process")
+
+    @admin.action(description="Retry the step that waits (through the engine)", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[ProcessInstance]) -> HttpResponse | None:
+        return self._act(request, queryset, "retry")
+
+    @admin.action(description="Cancel: compensate what was done (through the engine)", permissions=["cancel"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[ProcessInstance]) -> HttpResponse | None:
+        return self._act(request, queryset, "cancel")
+
+    def _act(
+        self, request: HttpRequest, queryset: QuerySet[ProcessInstance], action: str
+    ) -> HttpResponse | None:
+        """A confirmation page asking why, then the action on each process, as the dashboard does."""
+        reason = request.POST.get("reason", "").strip()
+        if "confirm" not in request.POST or not reason:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"{action.capitalize()} processes",
+                "processes": queryset,
+                "action": action,
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "missing_reason": "confirm" in request.POST,
+            }
+            return render(request, "admin/orchestrator/processinstance/confirm_action.html", context)
+        applied, refused = 0, []
+        for process in queryset.select_related("definition"):
+            step = None
+            if action == "retry":
+                step = retry_target(definition_compile(process.definition), state_from_json(process.state))
+            try:
+                operator_act(
+                    process_id=str(process.pk),
+                    action=action,
+                    actor=request.user.get_username(),
+                    reason=f"admin: {reason}",
+                    step=step,
+                )
+                applied += 1
+            except (ActionNotAllowed, ProcessNotFound) as exc:
+                refused.append(f"{process.business_key}: {exc}")
+        self.message_user(request, f"{action}: applied to {applied} process(es).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+        return None
 
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ["process", "seq", "type", "step", "attempt", "actor", "created_at"]
+    list_display = ["process_link", "seq", "type", "step", "attempt", "actor", "reason", "created_at"]
     list_filter = ["type"]
-    search_fields = ["=process__id", "message_id", "actor"]
+    search_fields = ["=process__id", "process__business_key", "message_id", "actor", "reason"]
     list_select_related = ["process"]
+
+    @admin.display(description="process")
+    def process_link(self, obj: Event) -> SafeString:
+        return dashboard_link(obj.process_id, obj.process.business_key)
 
 
 @admin.register(Outbox)
 class OutboxAdmin(ReadOnlyAdmin):
-    list_display = ["message_id", "task_name", "queue", "created_at", "published_at", "publish_attempts"]
-    list_filter = ["queue", ("published_at", admin.EmptyFieldListFilter)]
-    search_fields = ["message_id"]
+    list_display = [
+        "message_id",
+        "task_name",
+        "queue",
+        "created_at",
+        "published_at",
+        "discarded_at",
+        "publish_attempts",
+    ]
+    list_filter = [
+        "queue",
+        ("published_at", admin.EmptyFieldListFilter),
+        ("discarded_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["message_id", "=process__id"]
 
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "task_name", "reason", "process_id"]
+    list_display = ["received_at", "task_name", "reason", "process"]
     list_filter = ["task_name"]
     search_fields = ["reason", "process_id", "body"]
+
+    @admin.display(description="process")
+    def process(self, obj: DeadLetter) -> SafeString | str:
+        if obj.process_id and ProcessInstance.objects.filter(pk=obj.process_id).exists():
+            return dashboard_link(obj.process_id)
+        return obj.process_id or "—"
+
+
+@admin.register(WorkerProbe)
+class WorkerProbeAdmin(ReadOnlyAdmin):
+    list_display = ["queue", "sent_at", "answered_at", "worker"]
+    list_filter = ["queue"]
+
+
+@admin.register(DeliveryCount)
+class DeliveryCountAdmin(ReadOnlyAdmin):
+    list_display = ["message_id", "count", "last_at"]

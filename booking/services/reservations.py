@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from booking.models import FlightReservation, HotelReservation, Reservation
+from booking.models import CarReservation, FlightReservation, HotelReservation, Reservation
 from booking.services.records import code, record_claim, trip_input
 from booking.services.runner import Result
 from orchestrator.messages import CommandMessage
@@ -87,4 +87,22 @@ def book_hotel(command: CommandMessage, refuse: bool) -> Result:
 def cancel_hotel(command: CommandMessage, refuse: bool) -> Result:
     record = _cancel(HotelReservation, command)
     reference = record.confirmation if isinstance(record, HotelReservation) else None
+    return Result(succeeded=True, output={"cancelled": record is not None, "reference": reference})
+
+
+def book_car(command: CommandMessage, refuse: bool) -> Result:
+    itinerary = command.payload.get("input", {}).get("itinerary", {})
+    car = f"Compact car at {itinerary.get('destination', 'the destination')}"
+    record = _book(
+        CarReservation, command, refuse, "car", {"confirmation": code("C", 7, "0123456789"), "car": car}
+    )
+    if isinstance(record, Result):
+        return record
+    assert isinstance(record, CarReservation)
+    return Result(succeeded=True, output={"confirmation": record.confirmation, "car": record.car})
+
+
+def cancel_car(command: CommandMessage, refuse: bool) -> Result:
+    record = _cancel(CarReservation, command)
+    reference = record.confirmation if isinstance(record, CarReservation) else None
     return Result(succeeded=True, output={"cancelled": record is not None, "reference": reference})
