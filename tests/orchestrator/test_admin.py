@@ -1,0 +1,327 @@
+"""Workflows in the Django admin: checked definitions, versions, read-only history, actions."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from booking.demo import demo_workflows_load
+from orchestrator.engine.handle import process_start
+from orchestrator.models import DeliveryCount, Event, ProcessInstance, StepDefinition, WorkflowDefinition
+from tests.support.engine import answer, last_command
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = "/admin/orchestrator/workflowdefinition/add/"
+STEP_FIELDS = {
+    "position": 0,
+    "key": "",
+    "command": "",
+    "compensation": "",
+    "depends_on": "",
+    "max_attempts": 3,
+    "initial_delay": 1,
+    "multiplier": 2,
+    "max_delay": 60,
+    "jitter": 0.1,
+    "timeout": 30,
+    "on_exhausted": "pause",
+    "phase": "main",
+    "params": "{}",
+}
+
+
+@pytest.fixture
+def superuser() -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+def definition_post(name: str, steps: list[dict[str, Any]], version: int = 1) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "description": "",
+        "steps-TOTAL_FORMS": len(steps),
+        "steps-INITIAL_FORMS": 0,
+        "steps-MIN_NUM_FORMS": 0,
+        "steps-MAX_NUM_FORMS": 1000,
+    }
+    for index, step in enumerate(steps):
+        for field, value in {**STEP_FIELDS, "position": index, **step}.items():
+            data[f"steps-{index}-{field}"] = value
+    return data
+
+
+def errors_of(response: Any) -> str:
+    """The text of every error the admin shows on the page."""
+    html = unescape(response.content.decode())
+    return " | ".join(
+        re.sub(r"<[^>]+>", "", e).strip()
+        for e in re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
+    )
+
+
+CHARGE = {"key": "payment", "command": "payments.charge", "compensation": "payments.refund"}
+FLIGHT = {
+    "key": "flight",
+    "command": "flights.book",
+    "compensation": "flights.cancel",
+    "depends_on": "payment",
+}
+
+
+def test_a_valid_definition_is_saved_as_a_draft(superuser: Client) -> None:
+    response = superuser.post(ADD_URL, definition_post("simple", [CHARGE, FLIGHT]))
+    assert response.status_code == 302, errors_of(response)
+    definition = WorkflowDefinition.objects.get(name="simple")
+    assert definition.status == "draft"
+    assert list(definition.steps.values_list("key", "depends_on")) == [
+        ("payment", []),
+        ("flight", ["payment"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([CHARGE, {**FLIGHT, "key": "payment"}], "Please correct the duplicate data for key"),
+        ([CHARGE, {**FLIGHT, "depends_on": "hotel"}], "no step has the key 'hotel'"),
+        ([{**CHARGE, "depends_on": "flight"}, FLIGHT], "dependencies form a cycle"),
+        ([{**CHARGE, "depends_on": "payment"}], "a step cannot depend on itself"),
+        (
+            [{**CHARGE, "command": "payments.teleport"}],
+            "Select a valid choice. payments.teleport is not one of",
+        ),
+        (
+            [{"key": "notify", "command": "notifications.send", "compensation": "payments.refund"}],
+            "notifications.send declares no compensation",
+        ),
+        (
+            [{**CHARGE, "compensation": "flights.cancel"}],
+            "payments.charge is undone by payments.refund, not flights.cancel",
+        ),
+        ([{**CHARGE, "max_attempts": 0}], "must be at least 1"),
+        ([{**CHARGE, "initial_delay": -1}], "must not be negative"),
+        ([{**CHARGE, "multiplier": 0.5}], "must be at least 1"),
+        ([{**CHARGE, "timeout": 0}], "must be more than 0 seconds"),
+        ([{**CHARGE, "jitter": 2}], "must be between 0 and 1"),
+        (
+            [
+                CHARGE,
+                {
+                    "key": "bye",
+                    "command": "notifications.send",
+                    "phase": "after_compensation",
+                    "depends_on": "payment",
+                },
+            ],
+            "'payment' runs in another phase",
+        ),
+        ([], "a workflow needs at least one step"),
+    ],
+)
+def test_a_broken_definition_is_refused_with_the_reason(
+    superuser: Client, steps: list[dict[str, Any]], message: str
+) -> None:
+    response = superuser.post(ADD_URL, definition_post("broken", steps))
+    assert response.status_code == 200
+    assert message in errors_of(response)
+    assert not WorkflowDefinition.objects.filter(name="broken").exists()
+
+
+def test_the_error_sits_on_the_field_that_is_wrong(superuser: Client) -> None:
+    response = superuser.post(ADD_URL, definition_post("broken", [CHARGE, {**FLIGHT, "depends_on": "hotel"}]))
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.forms[1].errors == {"depends_on": ["no step has the key 'hotel'"]}
+    assert formset.forms[0].errors == {}
+
+
+def test_the_definition_page_shows_its_graph_and_its_processes(superuser: Client) -> None:
+    demo_workflows_load()
+    definition = WorkflowDefinition.objects.get(name="trip-booking")
+    process_start(workflow="trip-booking", business_key="k", input={})
+    page = unescape(
+        superuser.get(f"/admin/orchestrator/workflowdefinition/{definition.pk}/change/").content.decode()
+    )
+    assert 'data-step="payment"' in page and 'class="edge"' in page
+    assert "?workflow=trip-booking&version=1&status=running" in page
+    assert "has processes and cannot change" in page
+
+
+def test_a_new_version_activated_serves_new_processes_while_running_ones_keep_theirs(
+    superuser: Client,
+) -> None:
+    demo_workflows_load()
+    v1 = WorkflowDefinition.objects.get(name="trip-booking", version=1)
+    old, _ = process_start(workflow="trip-booking", business_key="old", input={})
+    changelist = "/admin/orchestrator/workflowdefinition/"
+    superuser.post(changelist, {"action": "new_version", "_selected_action": [v1.pk]})
+    v2 = WorkflowDefinition.objects.get(name="trip-booking", version=2)
+    assert v2.status == "draft" and v2.steps.count() == v1.steps.count()
+    # The draft gets a car rental after the hotel.
+    StepDefinition.objects.filter(definition=v2, key="notify").update(depends_on=["car"])
+    StepDefinition.objects.create(
+        definition=v2,
+        position=3,
+        key="car",
+        command="cars.book",
+        compensation="cars.cancel",
+        depends_on=["hotel"],
+    )
+    superuser.post(changelist, {"action": "activate", "_selected_action": [v2.pk]})
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert (v1.status, v2.status) == ("retired", "active")
+
+    new, _ = process_start(workflow="trip-booking", business_key="new", input={})
+    assert new.definition_id == v2.pk
+    for process, steps in (
+        (old, ["payment", "flight", "hotel", "notify"]),
+        (new, ["payment", "flight", "hotel", "car", "notify"]),
+    ):
+        for step in steps:
+            answer(last_command(process, step))
+        process.refresh_from_db()
+        assert process.status == "completed"
+    assert old.definition_id == v1.pk and "car" not in old.context
+
+
+def test_activating_an_invalid_draft_is_refused(superuser: Client) -> None:
+    demo_workflows_load()
+    draft = WorkflowDefinition.objects.create(name="half", version=1)
+    StepDefinition.objects.create(definition=draft, key="a", command="payments.charge", depends_on=["b"])
+    response = superuser.post(
+        "/admin/orchestrator/workflowdefinition/",
+        {"action": "activate", "_selected_action": [draft.pk]},
+        follow=True,
+    )
+    assert "cannot be activated" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def existing_object(model: Any) -> Any:
+    return model._default_manager.first()
+
+
+def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
+    """A smoke test over every registered model: its list, its add page, one change page."""
+    from decimal import Decimal
+
+    from django.contrib.auth.models import Group
+
+    from booking import tasks as services
+    from booking.bookings import booking_create
+    from booking.faults import faults_set
+    from booking.traffic import demo_traffic_get
+    from dashboard.bulk import bulk_start
+    from orchestrator.engine.handle import message_handle
+    from orchestrator.probes import probe_send
+
+    demo_workflows_load()
+    booking = booking_create(
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        itinerary={},
+        amount=Decimal("1.00"),
+        currency="EUR",
+    )
+    assert booking.process is not None
+    command = last_command(booking.process, "payment")
+    services.charge(command.model_dump(mode="json"))
+    services.refund({**command.model_dump(mode="json"), "kind": "compensation", "command": "payments.refund"})
+    services.book_flight({**command.model_dump(mode="json"), "step": "flight", "idempotency_key": "f"})
+    services.book_hotel({**command.model_dump(mode="json"), "step": "hotel", "idempotency_key": "h"})
+    services.book_car({**command.model_dump(mode="json"), "step": "car", "idempotency_key": "c"})
+    services.send_notification({**command.model_dump(mode="json"), "step": "notify", "idempotency_key": "n"})
+    message_handle("garbage")
+    probe_send(queue="payments")
+    demo_traffic_get()
+    Group.objects.create(name="operators")
+    DeliveryCount.objects.create(message_id="m-redelivered", count=2)
+    faults_set("payments", technical_rate=0.0)
+    bulk_start(
+        action="cancel",
+        process_ids=[str(booking.process_id)],
+        rate=1,
+        reason="r",
+        user=get_user_model().objects.get(),
+        description="d",
+    )
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        assert superuser.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200, model
+        if model_admin.has_add_permission(_request(superuser)):
+            assert superuser.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200, model
+        obj = existing_object(model)
+        assert obj is not None, f"no {model.__name__} to look at"
+        assert superuser.get(reverse("admin:{}_{}_change".format(*info), args=[obj.pk])).status_code == 200, (
+            model
+        )
+
+
+def _request(client: Client) -> Any:
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = get_user_model().objects.get(username="root")
+    return request
+
+
+@pytest.mark.parametrize("model", [Event, ProcessInstance])
+def test_the_history_refuses_edits_and_deletes_in_the_admin(superuser: Client, model: type) -> None:
+    demo_workflows_load()
+    process_start(workflow="trip-booking", business_key="k", input={})
+    obj = model._default_manager.first()  # type: ignore[attr-defined]
+    info = (model._meta.app_label, model._meta.model_name)  # type: ignore[attr-defined]
+    change = reverse("admin:{}_{}_change".format(*info), args=[obj.pk])
+    assert superuser.post(change, {"note": "edited", "status": "completed"}).status_code == 403
+    assert (
+        superuser.post(
+            reverse("admin:{}_{}_delete".format(*info), args=[obj.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert model._default_manager.filter(pk=obj.pk).exists()  # type: ignore[attr-defined]
+
+
+def test_admin_actions_go_through_the_engine_with_the_same_permissions(superuser: Client) -> None:
+    demo_workflows_load()
+    process, _ = process_start(workflow="trip-booking", business_key="k", input={})
+    changelist = "/admin/orchestrator/processinstance/"
+    ask = superuser.post(changelist, {"action": "cancel", "_selected_action": [process.pk]})
+    assert b"Why? (kept in the history)" in ask.content  # a confirmation page first
+    superuser.post(
+        changelist,
+        {
+            "action": "cancel",
+            "_selected_action": [process.pk],
+            "confirm": "yes",
+            "reason": "duplicate booking",
+        },
+    )
+    event = Event.objects.filter(process=process).order_by("-seq").first()
+    assert event is not None
+    assert (event.type, event.actor, event.reason) == (
+        "operator.cancelled",
+        "root",
+        "admin: duplicate booking",
+    )
+
+    staff = get_user_model().objects.create_user("sam", password="pw", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    staff.user_permissions.set(Permission.objects.filter(codename="view_processinstance"))
+    client = Client()
+    client.force_login(staff)
+    page = client.get(changelist).content.decode()
+    assert 'value="cancel"' not in page and 'value="retry"' not in page
