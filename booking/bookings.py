@@ -19,6 +19,35 @@ def booking_reference_new() -> str:
     return code("TRP-", 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
 
 
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before for a different request."""
+
+
+def booking_create_once(*, owner: Any, key: str, fingerprint: str, **fields: Any) -> tuple[Booking, bool]:
+    """booking_create, once per (owner, key): a repeat returns the first booking and False.
+
+    Concurrent repeats meet at the unique constraint; the losers return the winner's booking.
+    The same key with a different request is refused (IdempotencyConflict).
+    """
+
+    def earlier() -> Booking | None:
+        found = Booking.objects.filter(idempotency_owner=owner, idempotency_key=key).first()
+        if found is not None and found.request_fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used for a different request")
+        return found
+
+    if (existing := earlier()) is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            booking = booking_create(**fields, idempotency=(owner, key, fingerprint))
+    except IntegrityError:
+        if (existing := earlier()) is not None:
+            return existing, False
+        raise
+    return booking, True
+
+
 def booking_create(
     *,
     customer_name: str,
@@ -27,6 +56,7 @@ def booking_create(
     amount: Decimal,
     currency: str,
     workflow: str = DEFAULT_WORKFLOW,
+    idempotency: tuple[Any, str, str] | None = None,
 ) -> Booking:
     """Record a booking and start its process in one transaction (the process's key is the reference)."""
     for _ in range(5):
@@ -41,6 +71,9 @@ def booking_create(
                     amount=amount.quantize(Decimal("0.01")),
                     currency=currency.upper(),
                     workflow=workflow,
+                    idempotency_owner=idempotency[0] if idempotency else None,
+                    idempotency_key=idempotency[1] if idempotency else "",
+                    request_fingerprint=idempotency[2] if idempotency else "",
                 )
                 process, _ = process_start(
                     workflow=workflow, business_key=booking.reference, input=booking_input(booking)

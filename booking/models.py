@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -29,9 +30,24 @@ class Booking(models.Model):
         ProcessInstance, null=True, blank=True, on_delete=models.PROTECT, related_name="booking"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # An API client's Idempotency-Key: the same key (per client) returns the same booking.
+    idempotency_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the request that made it."
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="booking_idempotency_key_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.reference

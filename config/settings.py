@@ -54,9 +54,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "ninja",
     "orchestrator",
     "booking",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +159,22 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # WhiteNoise hands Django's ASGI handler file iterators; Django warns at every static file.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
+
+# --- Cache (the checkout page's rate limit) ---------------------------------------------------
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cache",
+            "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CHECKOUT_BOOKINGS_PER_MINUTE = env_int("CHECKOUT_BOOKINGS_PER_MINUTE", 5, minimum=1)
+# Request bodies larger than this are refused (413 on the API).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
 
 # --- Channels -------------------------------------------------------------------------------
 if REDIS_URL:

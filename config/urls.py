@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("book/", include("booking.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -18,9 +18,14 @@ from orchestrator.engine.types import RetryPolicy
 from orchestrator.status import OnExhausted
 
 OPERATOR_PERMISSIONS = [
-    "retry_step", "skip_step", "cancel_process", "compensate_process", "pause_process", "bulk_act",
+    "retry_step",
+    "skip_step",
+    "cancel_process",
+    "compensate_process",
+    "pause_process",
+    "bulk_act",
     "change_servicefaults",
-]  # fmt: skip
+]
 
 
 def user_with(username: str, *, staff: bool = True, permissions: list[str] | None = None) -> Client:

@@ -94,16 +94,26 @@ def test_skip_checks_the_output_against_the_command(operator: Client) -> None:
     assert 'name="output_payment_id"' in dialog
     bad = operator.post(
         f"/processes/{process.pk}/actions/skip/",
-        {"step": "payment", "reason": "charged by phone", "output_payment_id": "", "output_amount": "420.00",
-         "output_currency": "EUR"},
-    )  # fmt: skip
+        {
+            "step": "payment",
+            "reason": "charged by phone",
+            "output_payment_id": "",
+            "output_amount": "420.00",
+            "output_currency": "EUR",
+        },
+    )
     assert bad.status_code == 422
     assert b"payment_id" in bad.content
     good = operator.post(
         f"/processes/{process.pk}/actions/skip/",
-        {"step": "payment", "reason": "charged by phone", "output_payment_id": "pay_PHONE",
-         "output_amount": "420.00", "output_currency": "EUR"},
-    )  # fmt: skip
+        {
+            "step": "payment",
+            "reason": "charged by phone",
+            "output_payment_id": "pay_PHONE",
+            "output_amount": "420.00",
+            "output_currency": "EUR",
+        },
+    )
     assert good.status_code == 302  # not htmx: back to the page
     process.refresh_from_db()
     assert process.state["steps"]["payment"]["skip_output"]["payment_id"] == "pay_PHONE"

@@ -51,8 +51,9 @@ def test_the_preview_follows_the_filters_and_the_selection(operator: Client) -> 
 
 def test_a_rollout_goes_at_the_chosen_rate_and_can_be_stopped(operator: Client) -> None:
     processes = waiting(5)
-    response = operator.post("/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"},
-                             HTTP_HX_REQUEST="true")  # fmt: skip
+    response = operator.post(
+        "/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     bulk = BulkAction.objects.get()
     assert (bulk.total, bulk.rate, bulk.status) == (5, 2.0, "running")

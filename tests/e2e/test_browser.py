@@ -101,8 +101,12 @@ class Backdoor:
         )
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", code],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -1,0 +1,347 @@
+"""The HTTP API: bookings, processes and their history, operator actions, fault settings.
+
+Each endpoint checks the same permission as the dashboard, then calls the same service
+functions; errors come back as JSON `{"detail": ..., "errors": [...]}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.http import HttpRequest, QueryDict
+from django.shortcuts import get_object_or_404
+from ninja import Header, Query, Router, Schema, Status
+
+from api import schemas
+from api.auth import require
+from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create, booking_create_once
+from booking.faults import faults_set
+from booking.models import (
+    Booking,
+    CarReservation,
+    Charge,
+    FlightReservation,
+    HotelReservation,
+    Notification,
+    ServiceFaults,
+)
+from dashboard.actions import ACTIONS
+from dashboard.filters import ProcessFilter
+from dashboard.selectors import process_page
+from orchestrator.definitions import definition_for_run
+from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.engine.handle import ProcessNotFound, WorkflowNotFound, operator_act, process_start
+from orchestrator.models import ProcessInstance
+
+router = Router()
+Errors = {code: schemas.ErrorOut for code in (400, 401, 403, 404, 409, 413, 422)}
+
+
+class Conflict(Exception):
+    """A 409: the request does not fit the current state."""
+
+
+class NotFound(Exception):
+    """A 404 with a reason."""
+
+
+# --- bookings --------------------------------------------------------------------------------
+
+
+def _booking_out(booking: Booking) -> dict[str, Any]:
+    return {
+        "id": booking.pk,
+        "reference": booking.reference,
+        "process_id": booking.process_id,
+        "status": booking.process.status if booking.process else None,
+    }
+
+
+@router.post(
+    "/bookings", response={200: schemas.BookingOut, 201: schemas.BookingOut, **Errors}, tags=["bookings"]
+)
+def create_booking(
+    request: HttpRequest,
+    payload: schemas.BookingIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Status[dict[str, Any]]:
+    """Book a trip: records the booking and starts its process. With an `Idempotency-Key`, sending
+    the same request again (even at the same moment) returns the same booking, with 200."""
+    require(request, "booking.add_booking")
+    fields = payload.model_dump(mode="json")
+    fields["itinerary"] = {k: v for k, v in fields["itinerary"].items() if v is not None}
+    fields["amount"] = Decimal(fields["amount"])
+    fields["workflow"] = fields.get("workflow") or DEFAULT_WORKFLOW
+    try:
+        if idempotency_key:
+            fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+            booking, created = booking_create_once(
+                owner=request.user, key=idempotency_key, fingerprint=fingerprint, **fields
+            )
+        else:
+            booking, created = booking_create(**fields), True
+    except IdempotencyConflict as conflict:
+        raise Conflict(str(conflict)) from None
+    except WorkflowNotFound as missing:
+        raise Conflict(str(missing)) from None
+    return Status(201 if created else 200, _booking_out(booking))
+
+
+def _ledger(booking: Booking) -> dict[str, Any]:
+    ref = booking.reference
+    charges = []
+    charged = refunded = Decimal("0.00")
+    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
+        refund = getattr(charge, "refund", None)
+        if charge.status == Charge.Status.CHARGED:
+            charged += charge.amount
+        if refund is not None:
+            refunded += refund.amount
+        charges.append(
+            {
+                "payment_id": charge.payment_id,
+                "status": charge.status,
+                "amount": str(charge.amount),
+                "currency": charge.currency,
+                "refund_id": refund.refund_id if refund else None,
+                "refunded": str(refund.amount if refund else Decimal("0.00")),
+            }
+        )
+    reservations = []
+    for model, service, code, detail in (
+        (FlightReservation, "flights", "pnr", "flight"),
+        (HotelReservation, "hotels", "confirmation", "hotel"),
+        (CarReservation, "cars", "confirmation", "car"),
+    ):
+        for record in model.objects.filter(booking_reference=ref):
+            reservations.append(
+                {
+                    "service": service,
+                    "reference": getattr(record, code),
+                    "details": getattr(record, detail),
+                    "status": record.status,
+                }
+            )
+    notifications = [
+        {"template": n.template, "to": n.to, "subject": n.subject, "status": n.status}
+        for n in Notification.objects.filter(booking_reference=ref).order_by("created_at")
+    ]
+    return {
+        "charged": str(charged),
+        "refunded": str(refunded),
+        "charges": charges,
+        "reservations": reservations,
+        "notifications": notifications,
+    }
+
+
+@router.get("/bookings/{booking_id}", response={200: schemas.BookingDetailOut, **Errors}, tags=["bookings"])
+def get_booking(request: HttpRequest, booking_id: uuid.UUID) -> dict[str, Any]:
+    """A booking, its process's status, and what each service really did for it."""
+    require(request, "booking.view_booking")
+    booking = get_object_or_404(Booking.objects.select_related("process"), pk=booking_id)
+    return {
+        **_booking_out(booking),
+        "customer_name": booking.customer_name,
+        "customer_email": booking.customer_email,
+        "itinerary": booking.itinerary,
+        "amount": str(booking.amount),
+        "currency": booking.currency,
+        "workflow": booking.workflow,
+        "created_at": booking.created_at,
+        "ledger": _ledger(booking),
+    }
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _summary(process: ProcessInstance) -> dict[str, Any]:
+    return {
+        "id": process.pk,
+        "workflow": process.workflow_name,
+        "version": process.definition.version,
+        "status": process.status,
+        "business_key": process.business_key,
+        "created_at": process.created_at,
+        "updated_at": process.updated_at,
+        "ended_at": process.ended_at,
+    }
+
+
+def _process_out(process: ProcessInstance) -> dict[str, Any]:
+    state = state_from_json(process.state)
+    # In the definition's order: the snapshot's JSON keys have none on PostgreSQL (jsonb).
+    order = [spec.key for spec in definition_for_run(process.definition).steps]
+    steps = [
+        {
+            "key": key,
+            "status": st.status.value,
+            "attempts": st.attempt,
+            "in_doubt": st.in_doubt,
+            "waiting_for_operator": st.awaiting_operator or st.status == "compensation_failed",
+            "next_retry_at": st.retry_at,
+            "times_out_at": st.deadline_at,
+            "last_error": st.last_error,
+        }
+        for key, st in ((key, state.steps[key]) for key in order)
+    ]
+    return {**_summary(process), "input": process.input, "context": process.context, "steps": steps}
+
+
+@router.post(
+    "/processes", response={200: schemas.ProcessOut, 201: schemas.ProcessOut, **Errors}, tags=["processes"]
+)
+def start_process(request: HttpRequest, payload: schemas.ProcessIn) -> Status[dict[str, Any]]:
+    """Start a process on the active version of a workflow; a known business key returns the
+    existing process with 200."""
+    require(request, "orchestrator.add_processinstance")
+    try:
+        process, created = process_start(
+            workflow=payload.workflow,
+            business_key=payload.business_key,
+            input=payload.input,
+            actor=request.user.get_username(),
+        )
+    except WorkflowNotFound as missing:
+        raise Conflict(str(missing)) from None
+    process = ProcessInstance.objects.select_related("definition").get(pk=process.pk)
+    return Status(201 if created else 200, _process_out(process))
+
+
+class ProcessFilters(Schema):
+    status: str | None = None
+    workflow: str | None = None
+    q: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    cursor: str | None = None
+
+
+@router.get("/processes", response={200: schemas.ProcessPage, **Errors}, tags=["processes"])
+def list_processes(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[str, Any]:
+    """Processes, newest first, filtered; follow `next_cursor` for the next page."""
+    require(request, "orchestrator.view_processinstance")
+    params = QueryDict(mutable=True)
+    for name, value in filters.model_dump().items():
+        if value is not None and name != "cursor":
+            params[name] = value.isoformat() if isinstance(value, datetime) else value
+    form = ProcessFilter(params)
+    if not form.is_valid():
+        raise ValueError(form.errors.as_json())
+    queryset = form.filter(ProcessInstance.objects.select_related("definition"))
+    page = process_page(queryset, cursor=filters.cursor)
+    return {"items": [_summary(p) for p in page.rows], "next_cursor": page.next_cursor}
+
+
+@router.get("/processes/{process_id}", response={200: schemas.ProcessOut, **Errors}, tags=["processes"])
+def get_process(request: HttpRequest, process_id: uuid.UUID) -> dict[str, Any]:
+    require(request, "orchestrator.view_processinstance")
+    return _process_out(
+        get_object_or_404(ProcessInstance.objects.select_related("definition"), pk=process_id)
+    )
+
+
+class EventFilters(Schema):
+    after: int = 0
+    limit: int = 100
+
+
+@router.get("/processes/{process_id}/events", response={200: schemas.EventPage, **Errors}, tags=["processes"])
+def list_events(request: HttpRequest, process_id: uuid.UUID, page: Query[EventFilters]) -> dict[str, Any]:
+    """The history, oldest first: events after `after` (a seq); `next_cursor` is the next `after`."""
+    require(request, "orchestrator.view_processinstance")
+    process = get_object_or_404(ProcessInstance, pk=process_id)
+    limit = min(max(page.limit, 1), 500)
+    rows = list(process.events.filter(seq__gt=max(page.after, 0)).order_by("seq")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "seq": r.seq,
+            "type": r.type,
+            "step": r.step,
+            "attempt": r.attempt,
+            "actor": r.actor,
+            "reason": r.reason,
+            "note": r.note,
+            "payload": r.payload,
+            "at": r.created_at,
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_cursor": rows[-1].seq if more else None}
+
+
+@router.post(
+    "/processes/{process_id}/actions/{action}",
+    response={202: schemas.ActionOut, **Errors},
+    tags=["processes"],
+)
+def act(
+    request: HttpRequest, process_id: uuid.UUID, action: schemas.ActionName, payload: schemas.ActionIn
+) -> Status[dict[str, Any]]:
+    """An operator action, through the engine, recorded with the caller as actor and the reason."""
+    require(request, ACTIONS[action].permission)
+    try:
+        process = operator_act(
+            process_id=str(process_id),
+            action=action,
+            actor=request.user.get_username(),
+            reason=payload.reason,
+            step=payload.step,
+            output=payload.output,
+        )
+    except ProcessNotFound:
+        raise NotFound(f"no process {process_id}") from None
+    except ActionNotAllowed as refused:
+        raise Conflict(str(refused)) from None
+    process.refresh_from_db(fields=["status"])
+    return Status(202, {"process_id": process.pk, "status": process.status})
+
+
+# --- fault settings --------------------------------------------------------------------------
+
+
+def _faults_out(faults: ServiceFaults) -> dict[str, Any]:
+    return {
+        "service": faults.service,
+        "technical_rate": faults.technical_rate,
+        "business_rate": faults.business_rate,
+        "latency_ms": faults.latency_ms,
+        "outage": faults.outage,
+        "seed": faults.seed,
+    }
+
+
+def _service(name: str) -> str:
+    if name not in ServiceFaults.Service.values:
+        raise NotFound(f"no service {name!r}; one of {', '.join(ServiceFaults.Service.values)}")
+    return name
+
+
+@router.get("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
+def get_faults(request: HttpRequest, name: str) -> dict[str, Any]:
+    require(request, "booking.view_servicefaults")
+    faults, _ = ServiceFaults.objects.get_or_create(service=_service(name))
+    return _faults_out(faults)
+
+
+@router.put("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
+def put_faults(request: HttpRequest, name: str, payload: schemas.FaultsIn) -> dict[str, Any]:
+    """Replace a service's fault settings; commands read them at once."""
+    require(request, "booking.change_servicefaults")
+    values = payload.model_dump()
+    faults = faults_set(
+        _service(name),
+        **{k: v for k, v in values.items() if k != "seed"},
+        seed=values["seed"],
+        clear_seed=values["seed"] is None,
+    )
+    return _faults_out(faults)

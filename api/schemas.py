@@ -1,0 +1,174 @@
+"""The API's request and response shapes (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import EmailStr, Field, field_validator
+
+
+class Problem(Schema):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[Problem] | None = None
+
+
+class ItineraryIn(Schema):
+    origin: str = Field(min_length=2, max_length=64, examples=["CDG"])
+    destination: str = Field(min_length=2, max_length=64, examples=["JFK"])
+    depart_on: date
+    return_on: date | None = None
+    hotel: str | None = Field(default=None, max_length=100, examples=["Grand Hotel"])
+
+
+class BookingIn(Schema):
+    customer_name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+    customer_email: EmailStr
+    itinerary: ItineraryIn
+    amount: Decimal = Field(gt=0, le=1_000_000, max_digits=10, decimal_places=2, examples=["420.00"])
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$", examples=["EUR"])
+    workflow: str | None = Field(default=None, max_length=100, examples=["trip-booking"])
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class BookingOut(Schema):
+    id: uuid.UUID
+    reference: str
+    process_id: uuid.UUID | None
+    status: str | None
+
+
+class ChargeOut(Schema):
+    payment_id: str
+    status: str
+    amount: str
+    currency: str
+    refund_id: str | None
+    refunded: str
+
+
+class ReservationOut(Schema):
+    service: str
+    reference: str
+    details: str
+    status: str
+
+
+class NotificationOut(Schema):
+    template: str
+    to: str
+    subject: str
+    status: str
+
+
+class LedgerOut(Schema):
+    charged: str
+    refunded: str
+    charges: list[ChargeOut]
+    reservations: list[ReservationOut]
+    notifications: list[NotificationOut]
+
+
+class BookingDetailOut(BookingOut):
+    customer_name: str
+    customer_email: str
+    itinerary: dict[str, Any]
+    amount: str
+    currency: str
+    workflow: str
+    created_at: datetime
+    ledger: LedgerOut
+
+
+class ProcessIn(Schema):
+    workflow: str = Field(min_length=1, max_length=100)
+    business_key: str = Field(min_length=1, max_length=200)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepOut(Schema):
+    key: str
+    status: str
+    attempts: int
+    in_doubt: bool
+    waiting_for_operator: bool
+    next_retry_at: datetime | None
+    times_out_at: datetime | None
+    last_error: str
+
+
+class ProcessSummaryOut(Schema):
+    id: uuid.UUID
+    workflow: str
+    version: int
+    status: str
+    business_key: str
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+
+class ProcessOut(ProcessSummaryOut):
+    input: dict[str, Any]
+    context: dict[str, Any]
+    steps: list[StepOut]
+
+
+class ProcessPage(Schema):
+    items: list[ProcessSummaryOut]
+    next_cursor: str | None
+
+
+class EventOut(Schema):
+    seq: int
+    type: str
+    step: str
+    attempt: int | None
+    actor: str
+    reason: str
+    note: str
+    payload: dict[str, Any]
+    at: datetime
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_cursor: int | None
+
+
+class ActionIn(Schema):
+    step: str | None = Field(default=None, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+    output: dict[str, Any] | None = None
+
+
+class ActionOut(Schema):
+    process_id: uuid.UUID
+    status: str
+
+
+class FaultsIn(Schema):
+    technical_rate: float = Field(ge=0, le=1)
+    business_rate: float = Field(ge=0, le=1)
+    latency_ms: int = Field(ge=0, le=60_000)
+    outage: bool = False
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+
+
+class FaultsOut(FaultsIn):
+    service: str
+
+
+ActionName = Literal["retry", "skip", "cancel", "compensate", "pause", "resume"]

@@ -1,0 +1,197 @@
+"""The customer's side: a booking form (no login) and that booking's progress, live.
+
+The progress page's address carries a signed token of the booking: a customer sees their
+booking and nobody else's, and cannot guess another one's address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from booking.bookings import booking_create
+from booking.models import Booking
+from booking.throttle import over_limit
+from orchestrator.engine.codec import state_from_json
+from orchestrator.status import ProcessStatus, StepStatus
+
+SALT = "booking.checkout"
+
+
+@dataclass(frozen=True)
+class Trip:
+    code: str
+    title: str
+    origin: str
+    destination: str
+    hotel: str
+    price: Decimal
+    currency: str = "EUR"
+
+
+TRIPS = [
+    Trip(
+        "paris-new-york",
+        "Paris → New York, 4 nights at the Grand Hotel",
+        "CDG",
+        "JFK",
+        "Grand Hotel",
+        Decimal("1290.00"),
+    ),
+    Trip(
+        "lisbon-athens",
+        "Lisbon → Athens, 3 nights at the Harbour Inn",
+        "LIS",
+        "ATH",
+        "Harbour Inn",
+        Decimal("540.00"),
+    ),
+    Trip(
+        "berlin-tokyo",
+        "Berlin → Tokyo, 7 nights at the City Lodge",
+        "BER",
+        "NRT",
+        "City Lodge",
+        Decimal("2480.00"),
+    ),
+]
+
+
+class CheckoutForm(forms.Form):
+    customer_name = forms.CharField(label="Your name", max_length=200)
+    customer_email = forms.EmailField(label="Your e-mail")
+    trip = forms.ChoiceField(choices=[(t.code, f"{t.title} — {t.price} {t.currency}") for t in TRIPS])
+    depart_on = forms.DateField(label="Departure", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_depart_on(self) -> date:
+        day: date = self.cleaned_data["depart_on"]
+        if day < timezone.localdate() + timedelta(days=1):
+            raise forms.ValidationError("Choose a day from tomorrow on.")
+        return day
+
+
+def status_token(booking: Booking) -> str:
+    return signing.dumps(str(booking.pk), salt=SALT)
+
+
+def _client(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    form = CheckoutForm(request.POST or None)
+    if request.method == "POST":
+        if over_limit(f"checkout:{_client(request)}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE):
+            context = {
+                "form": form,
+                "trips": TRIPS,
+                "error": "Too many bookings from here; try again in a minute.",
+            }
+            return render(request, "booking/checkout.html", context, status=429)
+        if form.is_valid():
+            trip = next(t for t in TRIPS if t.code == form.cleaned_data["trip"])
+            booking = booking_create(
+                customer_name=form.cleaned_data["customer_name"],
+                customer_email=form.cleaned_data["customer_email"],
+                itinerary={
+                    "origin": trip.origin,
+                    "destination": trip.destination,
+                    "hotel": trip.hotel,
+                    "depart_on": form.cleaned_data["depart_on"].isoformat(),
+                },
+                amount=trip.price,
+                currency=trip.currency,
+            )
+            return redirect("booking:status", token=status_token(booking))
+    return render(
+        request, "booking/checkout.html", {"form": form, "trips": TRIPS}, status=422 if form.errors else 200
+    )
+
+
+def _booking(token: str) -> Booking:
+    try:
+        booking_id = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        raise Http404("no such booking") from None
+    booking = Booking.objects.select_related("process").filter(pk=booking_id).first()
+    if booking is None or booking.process is None:
+        raise Http404("no such booking")
+    return booking
+
+
+UNDONE = "Everything was undone; anything charged is refunded."
+CUSTOMER_STEPS = [
+    ("payment", "Payment"),
+    ("flight", "Flight"),
+    ("hotel", "Hotel"),
+    ("car", "Car"),
+    ("notify", "Confirmation e-mail"),
+]
+
+
+def progress(booking: Booking) -> dict[str, Any]:
+    """The saga in the customer's words."""
+    assert booking.process is not None
+    state = state_from_json(booking.process.state)
+    context = state.context
+    lines = []
+    for key, label in CUSTOMER_STEPS:
+        st = state.steps.get(key)
+        if st is None:
+            continue
+        output = context.get(key, {})
+        if st.status == StepStatus.SUCCEEDED:
+            detail = {
+                "payment": f"paid {booking.amount} {booking.currency}",
+                "flight": f"booked, PNR {output.get('pnr', '')}",
+                "hotel": f"booked, confirmation {output.get('confirmation', '')}",
+                "car": f"booked, confirmation {output.get('confirmation', '')}",
+                "notify": f"sent to {booking.customer_email}",
+            }[key]
+            lines.append((label, "done", detail))
+        elif st.status == StepStatus.COMPENSATED:
+            lines.append((label, "undone", "refunded" if key == "payment" else "cancelled"))
+        elif st.status in (
+            StepStatus.RUNNING,
+            StepStatus.RETRYING,
+            StepStatus.COMPENSATION_PENDING,
+            StepStatus.COMPENSATING,
+            StepStatus.COMPENSATION_RETRYING,
+        ):
+            lines.append((label, "working", "undoing…" if "compensat" in st.status.value else "in progress…"))
+        elif st.status == StepStatus.FAILED and st.refused:
+            lines.append((label, "failed", st.last_error or "refused"))
+        elif st.status in (StepStatus.FAILED, StepStatus.COMPENSATION_FAILED):
+            lines.append((label, "waiting", "we are on it: someone from our team is looking at it"))
+        else:
+            lines.append((label, "pending", ""))
+    status = booking.process.status
+    return {
+        "lines": lines,
+        "status": status,
+        "ended": status in ProcessStatus.terminal(),
+        "headline": {
+            ProcessStatus.COMPLETED: "Your trip is booked. Have a good journey!",
+            ProcessStatus.COMPENSATED: f"We could not book your trip. {UNDONE}",
+            ProcessStatus.CANCELLED: f"Your booking was cancelled. {UNDONE}",
+            ProcessStatus.FAILED: "This is taking longer than usual: our team has been told and is on it.",
+        }.get(ProcessStatus(status), "We are booking your trip…"),
+    }
+
+
+@require_GET
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    booking = _booking(token)
+    template = "booking/_progress.html" if request.htmx else "booking/status.html"  # type: ignore[attr-defined]
+    return render(request, template, {"booking": booking, "token": token, **progress(booking)})

@@ -1,0 +1,205 @@
+"""The processes endpoints, operator actions and fault settings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from booking.models import Booking, ServiceFaults
+from orchestrator.models import Event, ProcessInstance
+from tests.api.conftest import ApiClient
+from tests.support.engine import answer, last_command
+
+START = {"workflow": "trip-booking", "business_key": "ext-1", "input": {"amount": "10.00"}}
+
+
+def test_start_a_process_and_again_for_the_same_key(api: ApiClient) -> None:
+    first = api.call("post", "/api/processes", START)
+    again = api.call("post", "/api/processes", START)
+    assert (first.status_code, again.status_code) == (201, 200)
+    body = first.json()
+    assert body["id"] == again.json()["id"]
+    assert (body["workflow"], body["version"], body["status"], body["business_key"]) == (
+        "trip-booking",
+        1,
+        "running",
+        "ext-1",
+    )
+    assert body["steps"][0] == {
+        "key": "payment",
+        "status": "running",
+        "attempts": 1,
+        "in_doubt": False,
+        "waiting_for_operator": False,
+        "next_retry_at": None,
+        "times_out_at": body["steps"][0]["times_out_at"],
+        "last_error": "",
+    }
+    assert Event.objects.get(process_id=body["id"]).actor == "system"
+
+
+def test_start_errors(api: ApiClient, powerless: ApiClient, anonymous: ApiClient) -> None:
+    assert api.call("post", "/api/processes", {**START, "workflow": "nope"}).status_code == 409
+    missing = api.call("post", "/api/processes", {"workflow": "trip-booking"})
+    assert missing.status_code == 422 and any("business_key" in e["loc"] for e in missing.json()["errors"])
+    assert powerless.call("post", "/api/processes", START).status_code == 403
+    assert anonymous.call("post", "/api/processes", START).status_code == 401
+
+
+def test_list_filter_and_page_processes(api: ApiClient) -> None:
+    for n in range(53):
+        api.call("post", "/api/processes", {**START, "business_key": f"k{n}"})
+    first = api.call("get", "/api/processes").json()
+    assert len(first["items"]) == 50 and first["next_cursor"]
+    second = api.call("get", f"/api/processes?cursor={first['next_cursor']}").json()
+    assert len(second["items"]) == 3 and second["next_cursor"] is None
+    assert {p["business_key"] for p in first["items"] + second["items"]} == {f"k{n}" for n in range(53)}
+    found = api.call("get", "/api/processes?q=k7").json()["items"]
+    assert [p["business_key"] for p in found] == ["k7"]
+    assert api.call("get", "/api/processes?status=completed").json()["items"] == []
+    bad = api.call("get", "/api/processes?status=exploded")
+    assert bad.status_code == 422 and "exploded" in bad.json()["detail"]
+    assert api.call("get", "/api/processes?created_after=yesterday").status_code == 422
+
+
+def test_get_a_process_and_its_history(api: ApiClient) -> None:
+    process_id = api.call("post", "/api/processes", START).json()["id"]
+    process = ProcessInstance.objects.get(pk=process_id)
+    answer(last_command(process, "payment"), payment_id="p1", amount="10.00", currency="EUR")
+    detail = api.call("get", f"/api/processes/{process_id}").json()
+    assert detail["context"]["payment"]["payment_id"] == "p1"
+    events = api.call("get", f"/api/processes/{process_id}/events?limit=1").json()
+    assert [e["type"] for e in events["items"]] == ["process.started"] and events["next_cursor"] == 1
+    rest = api.call("get", f"/api/processes/{process_id}/events?after=1").json()
+    assert [e["type"] for e in rest["items"]] == ["step.succeeded"] and rest["next_cursor"] is None
+    assert api.call("get", f"/api/processes/{uuid.uuid4()}").status_code == 404
+
+
+def test_an_action_is_202_with_the_resulting_status(api: ApiClient) -> None:
+    process_id = api.call("post", "/api/processes", START).json()["id"]
+    response = api.call("post", f"/api/processes/{process_id}/actions/pause", {"reason": "maintenance"})
+    assert response.status_code == 202
+    assert response.json() == {"process_id": process_id, "status": "paused"}
+    event = Event.objects.filter(process_id=process_id).order_by("-seq").first()
+    assert event is not None and (event.actor, event.reason) == ("system", "maintenance")
+
+
+def test_an_action_that_does_not_apply_is_409(api: ApiClient) -> None:
+    process_id = api.call("post", "/api/processes", START).json()["id"]
+    response = api.call("post", f"/api/processes/{process_id}/actions/resume", {"reason": "why not"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "the process is not paused"}
+
+
+def test_action_errors(api: ApiClient, make_client: Any) -> None:
+    process_id = api.call("post", "/api/processes", START).json()["id"]
+    url = f"/api/processes/{process_id}/actions"
+    assert api.call("post", f"{url}/explode", {"reason": "x"}).status_code == 422
+    assert api.call("post", f"{url}/pause", {}).status_code == 422  # the reason is required
+    assert (
+        api.call("post", f"/api/processes/{uuid.uuid4()}/actions/pause", {"reason": "x"}).status_code == 404
+    )
+    pauser = make_client("pauser", ["pause_process"])
+    assert pauser.call("post", f"{url}/cancel", {"reason": "x"}).status_code == 403
+    assert pauser.call("post", f"{url}/pause", {"reason": "x"}).status_code == 202
+
+
+def test_skip_output_is_checked(api: ApiClient) -> None:
+    from dataclasses import replace
+
+    from booking.demo import trip_steps
+    from orchestrator.definitions import definition_save
+    from orchestrator.engine.types import RetryPolicy
+    from orchestrator.status import OnExhausted
+
+    steps = [
+        replace(s, retry=RetryPolicy(max_attempts=1), on_exhausted=OnExhausted.PAUSE)
+        for s in trip_steps(parallel=False)
+    ]
+    definition_save(name="fragile", version=1, description="", steps=steps, activate=True)
+    process_id = api.call("post", "/api/processes", {**START, "workflow": "fragile"}).json()["id"]
+    answer(last_command(ProcessInstance.objects.get(pk=process_id), "payment"), succeeded=False)
+    url = f"/api/processes/{process_id}/actions/skip"
+    bad = api.call("post", url, {"step": "payment", "reason": "by phone", "output": {"amount": "10"}})
+    assert bad.status_code == 422 and "payment_id" in bad.json()["detail"]
+    good = api.call(
+        "post",
+        url,
+        {
+            "step": "payment",
+            "reason": "by phone",
+            "output": {"payment_id": "pay_x", "amount": "10.00", "currency": "EUR"},
+        },
+    )
+    assert good.status_code == 202
+
+
+def test_fault_settings(api: ApiClient, powerless: ApiClient) -> None:
+    assert api.call("get", "/api/services/hotels/faults").json()["technical_rate"] == 0
+    put = api.call(
+        "put",
+        "/api/services/hotels/faults",
+        {"technical_rate": 0.3, "business_rate": 0.1, "latency_ms": 100, "outage": False, "seed": 7},
+    )
+    assert put.status_code == 200
+    assert put.json() == {
+        "service": "hotels",
+        "technical_rate": 0.3,
+        "business_rate": 0.1,
+        "latency_ms": 100,
+        "outage": False,
+        "seed": 7,
+    }
+    faults = ServiceFaults.objects.get(service="hotels")
+    assert (faults.technical_rate, faults.seed) == (0.3, 7)
+    assert (
+        api.call(
+            "put", "/api/services/hotels/faults", {"technical_rate": 2, "business_rate": 0, "latency_ms": 0}
+        ).status_code
+        == 422
+    )
+    assert api.call("get", "/api/services/trains/faults").status_code == 404
+    assert (
+        powerless.call(
+            "put", "/api/services/hotels/faults", {"technical_rate": 0, "business_rate": 0, "latency_ms": 0}
+        ).status_code
+        == 403
+    )
+
+
+def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(anonymous: ApiClient) -> None:
+    schema = anonymous.get("/api/openapi.json").json()
+    assert set(schema["paths"]) == {
+        "/api/bookings",
+        "/api/bookings/{booking_id}",
+        "/api/processes",
+        "/api/processes/{process_id}",
+        "/api/processes/{process_id}/events",
+        "/api/processes/{process_id}/actions/{action}",
+        "/api/services/{name}/faults",
+    }
+    assert schema["components"]["securitySchemes"]
+    docs = anonymous.get("/api/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+
+
+@pytest.mark.postgres
+def test_the_same_idempotency_key_sent_ten_times_at_once_makes_one_booking(
+    postgres_url: str, make_client: Any
+) -> None:
+    from tests.api.test_bookings import TRIP
+    from tests.support.threads import run_together
+
+    client = make_client()
+
+    def post() -> tuple[int, str]:
+        response = ApiClient(client.token).call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="burst-1")
+        return response.status_code, response.json()["id"]
+
+    results = run_together([post for _ in range(10)])
+    assert all(isinstance(r, tuple) for r in results), results
+    assert len({r[1] for r in results}) == 1  # type: ignore[index]
+    assert sorted(r[0] for r in results) == [200] * 9 + [201]  # type: ignore[index]
+    assert Booking.objects.count() == 1 and ProcessInstance.objects.count() == 1
