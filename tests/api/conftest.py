@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -34,7 +35,7 @@ class ApiClient(Client):
     def _auth(self, extra: dict[str, str]) -> dict[str, str]:
         return {**extra, **({"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {})}
 
-    def call(self, method: str, path: str, body: object = None, **headers: str):  # type: ignore[no-untyped-def]
+    def call(self, method: str, path: str, body: object = None, **headers: str) -> Any:
         send = getattr(super(), method)
         if body is None:
             return send(path, **self._auth(headers))
