@@ -320,26 +320,20 @@ def _faults_out(faults: ServiceFaults) -> dict[str, Any]:
     }
 
 
-def _service(name: str) -> str:
-    if name not in ServiceFaults.Service.values:
-        raise NotFound(f"no service {name!r}; one of {', '.join(ServiceFaults.Service.values)}")
-    return name
-
-
 @router.get("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
-def get_faults(request: HttpRequest, name: str) -> dict[str, Any]:
+def get_faults(request: HttpRequest, name: schemas.ServiceName) -> dict[str, Any]:
     require(request, "booking.view_servicefaults")
-    faults, _ = ServiceFaults.objects.get_or_create(service=_service(name))
+    faults, _ = ServiceFaults.objects.get_or_create(service=name)
     return _faults_out(faults)
 
 
 @router.put("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
-def put_faults(request: HttpRequest, name: str, payload: schemas.FaultsIn) -> dict[str, Any]:
+def put_faults(request: HttpRequest, name: schemas.ServiceName, payload: schemas.FaultsIn) -> dict[str, Any]:
     """Replace a service's fault settings; commands read them at once."""
     require(request, "booking.change_servicefaults")
     values = payload.model_dump()
     faults = faults_set(
-        _service(name),
+        name,
         **{k: v for k, v in values.items() if k != "seed"},
         seed=values["seed"],
         clear_seed=values["seed"] is None,

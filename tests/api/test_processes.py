@@ -160,7 +160,7 @@ def test_fault_settings(api: ApiClient, powerless: ApiClient) -> None:
         ).status_code
         == 422
     )
-    assert api.call("get", "/api/services/trains/faults").status_code == 404
+    assert api.call("get", "/api/services/trains/faults").status_code == 422  # not one of the services
     assert (
         powerless.call(
             "put", "/api/services/hotels/faults", {"technical_rate": 0, "business_rate": 0, "latency_ms": 0}
@@ -203,3 +203,11 @@ def test_the_same_idempotency_key_sent_ten_times_at_once_makes_one_booking(
     assert len({r[1] for r in results}) == 1  # type: ignore[index]
     assert sorted(r[0] for r in results) == [200] * 9 + [201]  # type: ignore[index]
     assert Booking.objects.count() == 1 and ProcessInstance.objects.count() == 1
+
+
+def test_the_api_knows_every_service() -> None:
+    from typing import get_args
+
+    from api.schemas import ServiceName
+
+    assert set(get_args(ServiceName)) == set(ServiceFaults.Service.values)

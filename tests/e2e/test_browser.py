@@ -247,3 +247,21 @@ def test_an_operator_watches_and_fixes_bookings_live(
     )
     assert status == 403
     page.close()
+
+
+def test_a_customer_books_a_trip_and_watches_it_complete(browser: Any, server: tuple[str, Backdoor]) -> None:
+    base, _ = server
+    page = browser.new_page()
+    page.goto(f"{base}/book/")
+    page.fill("input[name=customer_name]", "Grace Hopper")
+    page.fill("input[name=customer_email]", "grace@example.com")
+    page.select_option("select[name=trip]", "lisbon-athens")
+    page.fill("input[name=depart_on]", "2030-06-01")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/book/status/.+/"))
+    page.locator("#progress[data-status=completed]").wait_for(timeout=LIVE)
+    text = page.locator("#progress").inner_text()
+    assert "Your trip is booked" in text
+    assert re.search(r"Flight\s+booked, PNR \w{6}", text)
+    assert "sent to grace@example.com" in text
+    page.close()

@@ -1,0 +1,94 @@
+"""The customer's checkout page: book without logging in, then follow only that booking."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from booking.checkout import status_token
+from booking.models import Booking
+from tests.support.engine import answer, last_command
+
+pytestmark = pytest.mark.usefixtures("trip_workflows")
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit() -> None:
+    cache.clear()
+
+
+def form(**changes: str) -> dict[str, str]:
+    tomorrow = (timezone.localdate() + timedelta(days=30)).isoformat()
+    return {
+        "customer_name": "Grace Hopper",
+        "customer_email": "grace@example.com",
+        "trip": "lisbon-athens",
+        "depart_on": tomorrow,
+        **changes,
+    }
+
+
+def test_the_form_books_a_trip_and_leads_to_its_progress(client: Client) -> None:
+    assert client.get("/book/").status_code == 200
+    response = client.post("/book/", form())
+    assert response.status_code == 302
+    booking = Booking.objects.get()
+    assert (booking.amount, booking.itinerary["destination"]) == (540, "ATH")
+    assert response["Location"] == f"/book/status/{status_token(booking)}/"
+    page = client.get(response["Location"]).content.decode()
+    assert booking.reference in page and "We are booking your trip" in page
+    assert 'hx-trigger="every 1s"' in page  # it follows the saga until it ends
+
+
+def test_progress_in_the_customers_words_until_the_end(client: Client) -> None:
+    client.post("/book/", form())
+    booking = Booking.objects.get()
+    assert booking.process is not None
+    url = f"/book/status/{status_token(booking)}/"
+    answer(last_command(booking.process, "payment"), payment_id="pay_1", amount="540.00", currency="EUR")
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r"Payment</strong> <span class=\"detail\">paid 540.00 EUR", fragment)
+    assert fragment.lstrip().startswith('<section id="progress"')
+    for step, output in (
+        ("flight", {"pnr": "XY12ZQ"}),
+        ("hotel", {"confirmation": "H1"}),
+        ("notify", {"notification_id": "1", "to": "grace@example.com"}),
+    ):
+        answer(last_command(booking.process, step), **output)
+    final = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Your trip is booked" in final and "PNR XY12ZQ" in final
+    assert "hx-trigger" not in final  # nothing more to wait for
+
+
+def test_another_bookings_page_cannot_be_guessed(client: Client) -> None:
+    client.post("/book/", form())
+    booking = Booking.objects.get()
+    assert client.get(f"/book/status/{booking.pk}/").status_code == 404
+    assert client.get(f"/book/status/{status_token(booking)[:-2]}xx/").status_code == 404
+
+
+def test_bad_input_is_shown_and_books_nothing(client: Client) -> None:
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    response = client.post("/book/", form(customer_email="nope", depart_on=yesterday, trip="moon"))
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Enter a valid email address" in page and "Choose a day from tomorrow on" in page
+    assert "Select a valid choice" in page
+    assert not Booking.objects.exists()
+
+
+def test_the_form_is_rate_limited_per_client(client: Client, settings: object) -> None:
+    settings.CHECKOUT_BOOKINGS_PER_MINUTE = 2  # type: ignore[attr-defined]
+    assert [client.post("/book/", form()).status_code for _ in range(3)] == [302, 302, 429]
+    assert Booking.objects.count() == 2
+
+
+def test_the_form_needs_its_csrf_token(db: None) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/book/", form()).status_code == 403
+    assert not Booking.objects.exists()
