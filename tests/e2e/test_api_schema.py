@@ -30,7 +30,8 @@ def test_the_api_holds_to_its_schema_under_generated_requests(embedded_env: dict
         embedded_env,
         "shell",
         "-c",
-        "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('fuzz', '', 'pw')",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_superuser('fuzz', '', 'pw')",
     )
     token = manage(embedded_env, "create_api_token", "fuzz").splitlines()[-1]
     port = free_port()
