@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -171,3 +172,19 @@ def test_answers_for_an_unknown_process_are_404_not_500(api: ApiClient) -> None:
     assert booking.process is not None
     answer(last_command(booking.process, "payment"))
     assert api.call("get", f"/api/processes/{uuid.uuid4()}/events").status_code == 404
+
+
+def test_a_token_made_in_the_admin_is_shown_once_and_works(db: None, trip_workflows: None) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    root = get_user_model().objects.create_superuser("root", "", "pw")
+    admin = Client()
+    admin.force_login(root)
+    response = admin.post("/admin/api/apitoken/add/", {"user": root.pk, "name": "checkout site"}, follow=True)
+    shown = re.search(r"it is not shown again\): (tok_[\w-]+)", response.content.decode())
+    assert shown is not None
+    assert ApiClient(shown.group(1)).call("get", "/api/processes").status_code == 200
+    from api.models import ApiToken
+
+    assert shown.group(1) not in {t.hashed for t in ApiToken.objects.all()}  # only its hash is kept

@@ -219,6 +219,7 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
 
     from django.contrib.auth.models import Group
 
+    from api.models import ApiToken
     from booking import tasks as services
     from booking.bookings import booking_create
     from booking.faults import faults_set
@@ -249,6 +250,7 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
     Group.objects.create(name="operators")
     DeliveryCount.objects.create(message_id="m-redelivered", count=2)
     faults_set("payments", technical_rate=0.0)
+    ApiToken.issue(user=get_user_model().objects.get(), name="smoke")
     bulk_start(
         action="cancel",
         process_ids=[str(booking.process_id)],
