@@ -10,6 +10,7 @@ import pytest
 from booking.models import Booking, ServiceFaults
 from orchestrator.models import Event, ProcessInstance
 from tests.api.conftest import ApiClient
+from tests.api.test_bookings import TRIP
 from tests.support.engine import answer, last_command
 
 START = {"workflow": "trip-booking", "business_key": "ext-1", "input": {"amount": "10.00"}}
@@ -211,3 +212,28 @@ def test_the_api_knows_every_service() -> None:
     from api.schemas import ServiceName
 
     assert set(get_args(ServiceName)) == set(ServiceFaults.Service.values)
+
+
+ENDPOINTS = [
+    ("post", "/api/bookings", TRIP),
+    ("get", "/api/bookings/{id}", None),
+    ("post", "/api/processes", START),
+    ("get", "/api/processes", None),
+    ("get", "/api/processes/{id}", None),
+    ("get", "/api/processes/{id}/events", None),
+    ("post", "/api/processes/{id}/actions/pause", {"reason": "x"}),
+    ("get", "/api/services/payments/faults", None),
+    ("put", "/api/services/payments/faults", {"technical_rate": 0, "business_rate": 0, "latency_ms": 0}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
+def test_every_endpoint_needs_authentication_and_its_permission(
+    anonymous: ApiClient, powerless: ApiClient, method: str, path: str, body: Any
+) -> None:
+    url = path.format(id=uuid.uuid4())
+    unauthenticated = anonymous.call(method, url, body)
+    assert unauthenticated.status_code == 401 and "detail" in unauthenticated.json()
+    forbidden = powerless.call(method, url, body)
+    assert forbidden.status_code == 403, forbidden.content
+    assert forbidden.json()["detail"].startswith("You need the permission")
