@@ -21,15 +21,8 @@ from api import schemas
 from api.auth import require
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create, booking_create_once
 from booking.faults import faults_set
-from booking.models import (
-    Booking,
-    CarReservation,
-    Charge,
-    FlightReservation,
-    HotelReservation,
-    Notification,
-    ServiceFaults,
-)
+from booking.ledger import ledger_details
+from booking.models import Booking, ServiceFaults
 from dashboard.actions import ACTIONS
 from dashboard.filters import ProcessFilter
 from dashboard.selectors import process_page
@@ -93,54 +86,6 @@ def create_booking(
     return Status(201 if created else 200, _booking_out(booking))
 
 
-def _ledger(booking: Booking) -> dict[str, Any]:
-    ref = booking.reference
-    charges = []
-    charged = refunded = Decimal("0.00")
-    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
-        refund = getattr(charge, "refund", None)
-        if charge.status == Charge.Status.CHARGED:
-            charged += charge.amount
-        if refund is not None:
-            refunded += refund.amount
-        charges.append(
-            {
-                "payment_id": charge.payment_id,
-                "status": charge.status,
-                "amount": str(charge.amount),
-                "currency": charge.currency,
-                "refund_id": refund.refund_id if refund else None,
-                "refunded": str(refund.amount if refund else Decimal("0.00")),
-            }
-        )
-    reservations = []
-    for model, service, code, detail in (
-        (FlightReservation, "flights", "pnr", "flight"),
-        (HotelReservation, "hotels", "confirmation", "hotel"),
-        (CarReservation, "cars", "confirmation", "car"),
-    ):
-        for record in model.objects.filter(booking_reference=ref):
-            reservations.append(
-                {
-                    "service": service,
-                    "reference": getattr(record, code),
-                    "details": getattr(record, detail),
-                    "status": record.status,
-                }
-            )
-    notifications = [
-        {"template": n.template, "to": n.to, "subject": n.subject, "status": n.status}
-        for n in Notification.objects.filter(booking_reference=ref).order_by("created_at")
-    ]
-    return {
-        "charged": str(charged),
-        "refunded": str(refunded),
-        "charges": charges,
-        "reservations": reservations,
-        "notifications": notifications,
-    }
-
-
 @router.get("/bookings/{booking_id}", response={200: schemas.BookingDetailOut, **Errors}, tags=["bookings"])
 def get_booking(request: HttpRequest, booking_id: uuid.UUID) -> dict[str, Any]:
     """A booking, its process's status, and what each service really did for it."""
@@ -155,7 +100,7 @@ def get_booking(request: HttpRequest, booking_id: uuid.UUID) -> dict[str, Any]:
         "currency": booking.currency,
         "workflow": booking.workflow,
         "created_at": booking.created_at,
-        "ledger": _ledger(booking),
+        "ledger": ledger_details(booking),
     }
 
 

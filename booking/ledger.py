@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count
 
@@ -169,3 +170,52 @@ def effects_for(booking: Booking, steps: dict[str, dict[str, object]], process_s
         )
         effects.append(Effect("notifications", "notify", what, "", "not needed"))
     return effects
+
+
+def ledger_details(booking: Booking) -> dict[str, Any]:
+    """Every charge, reservation and e-mail of a booking, as plain data (the API's ledger)."""
+    ref = booking.reference
+    charges = []
+    charged = refunded = Decimal("0.00")
+    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
+        refund = getattr(charge, "refund", None)
+        if charge.status == Charge.Status.CHARGED:
+            charged += charge.amount
+        if refund is not None:
+            refunded += refund.amount
+        charges.append(
+            {
+                "payment_id": charge.payment_id,
+                "status": charge.status,
+                "amount": str(charge.amount),
+                "currency": charge.currency,
+                "refund_id": refund.refund_id if refund else None,
+                "refunded": str(refund.amount if refund else Decimal("0.00")),
+            }
+        )
+    reservations = []
+    for model, service, code, detail in (
+        (FlightReservation, "flights", "pnr", "flight"),
+        (HotelReservation, "hotels", "confirmation", "hotel"),
+        (CarReservation, "cars", "confirmation", "car"),
+    ):
+        for record in model.objects.filter(booking_reference=ref):
+            reservations.append(
+                {
+                    "service": service,
+                    "reference": getattr(record, code),
+                    "details": getattr(record, detail),
+                    "status": record.status,
+                }
+            )
+    notifications = [
+        {"template": n.template, "to": n.to, "subject": n.subject, "status": n.status}
+        for n in Notification.objects.filter(booking_reference=ref).order_by("created_at")
+    ]
+    return {
+        "charged": str(charged),
+        "refunded": str(refunded),
+        "charges": charges,
+        "reservations": reservations,
+        "notifications": notifications,
+    }

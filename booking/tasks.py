@@ -21,13 +21,13 @@ def _task(name: str, service: str, handler: Handler) -> Any:
 
 charge = _task("payments.charge", "payments", payments.charge)
 refund = _task("payments.refund", "payments", payments.refund)
-book_flight = _task("flights.book", "flights", reservations.book_flight)
-cancel_flight = _task("flights.cancel", "flights", reservations.cancel_flight)
-book_hotel = _task("hotels.book", "hotels", reservations.book_hotel)
-cancel_hotel = _task("hotels.cancel", "hotels", reservations.cancel_hotel)
+book_flight = _task("flights.book", "flights", reservations.FLIGHTS.book)
+cancel_flight = _task("flights.cancel", "flights", reservations.FLIGHTS.cancel)
+book_hotel = _task("hotels.book", "hotels", reservations.HOTELS.book)
+cancel_hotel = _task("hotels.cancel", "hotels", reservations.HOTELS.cancel)
 send_notification = _task("notifications.send", "notifications", notifications.send)
-book_car = _task("cars.book", "cars", reservations.book_car)
-cancel_car = _task("cars.cancel", "cars", reservations.cancel_car)
+book_car = _task("cars.book", "cars", reservations.CARS.book)
+cancel_car = _task("cars.cancel", "cars", reservations.CARS.cancel)
 
 
 @shared_task(name="booking.demo_traffic")

@@ -14,8 +14,8 @@ from django.db.models import Count, Q, QuerySet
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import replay
-from orchestrator.engine.types import Definition, Event, State
-from orchestrator.models import Event as EventRow
+from orchestrator.engine.types import Definition, State
+from orchestrator.history import history_events
 from orchestrator.models import ProcessInstance, WorkflowDefinition
 from orchestrator.status import ProcessStatus
 
@@ -68,26 +68,6 @@ def workflow_versions() -> list[WorkflowDefinition]:
     return list(WorkflowDefinition.objects.order_by("name", "-version"))
 
 
-def history_of(process: ProcessInstance, *, up_to: int | None = None) -> list[EventRow]:
-    rows = EventRow.objects.filter(process=process).order_by("seq")
-    if up_to is not None:
-        rows = rows.filter(seq__lte=up_to)
-    return list(rows)
-
-
-def event_of(row: EventRow) -> Event:
-    return Event(
-        type=row.type,
-        at=row.created_at,
-        message_id=row.message_id,
-        step=row.step or None,
-        attempt=row.attempt,
-        payload=row.payload,
-        actor=row.actor,
-        reason=row.reason,
-    )
-
-
 def definition_of(process: ProcessInstance) -> Definition:
     return definition_for_run(process.definition)
 
@@ -98,8 +78,7 @@ def state_of(process: ProcessInstance) -> State:
 
 def state_at(process: ProcessInstance, seq: int) -> State:
     """The state as it was right after event `seq`, replayed from the history."""
-    events = [event_of(row) for row in history_of(process, up_to=seq)]
-    return replay(definition_of(process), str(process.pk), events)
+    return replay(definition_of(process), str(process.pk), history_events(process, up_to=seq))
 
 
 def booking_of(process: ProcessInstance) -> Any:

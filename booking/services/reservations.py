@@ -1,7 +1,13 @@
-"""The flight and hotel services: book once, cancel only what was booked."""
+"""The flight, hotel and car services: book once, cancel only what was booked.
+
+They differ only in their records and in what they say; `ReservationService` is the one
+service, and FLIGHTS, HOTELS and CARS describe each.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -13,96 +19,80 @@ from booking.services.runner import Result
 from orchestrator.messages import CommandMessage
 
 
-def _book(
-    model: type[Reservation], command: CommandMessage, refuse: bool, what: str, details: dict[str, Any]
-) -> Reservation | Result:
-    trip = trip_input(command)
-    if isinstance(trip, Result):
-        return trip
-    with transaction.atomic():
-        record, _ = record_claim(
-            model,
-            command=command,
-            fields=lambda: {
-                "booking_reference": trip.reference,
-                "status": Reservation.Status.SOLD_OUT if refuse else Reservation.Status.BOOKED,
-                **({} if refuse else details),
-            },
-        )
-    if record.status == Reservation.Status.SOLD_OUT:
-        return Result(succeeded=False, error=f"{what} sold out", business=True)
-    if record.status == Reservation.Status.VOIDED:
-        return Result(
-            succeeded=False, error=f"the {what} booking was voided before it was made", business=True
-        )
-    return record
+@dataclass(frozen=True)
+class ReservationService:
+    model: type[Reservation]
+    what: str  # "flight", in messages
+    code_field: str  # the reference the customer quotes: pnr, confirmation
+    detail_field: str  # what was booked, in words
+    new_code: Callable[[], str]
+    describe: Callable[[dict[str, Any]], str]  # from the trip's itinerary
+
+    def book(self, command: CommandMessage, refuse: bool) -> Result:
+        trip = trip_input(command)
+        if isinstance(trip, Result):
+            return trip
+        booked = {self.code_field: self.new_code(), self.detail_field: self.describe(trip.itinerary)}
+        with transaction.atomic():
+            record, _ = record_claim(
+                self.model,
+                command=command,
+                fields=lambda: {
+                    "booking_reference": trip.reference,
+                    "status": Reservation.Status.SOLD_OUT if refuse else Reservation.Status.BOOKED,
+                    **({} if refuse else booked),
+                },
+            )
+        if record.status == Reservation.Status.SOLD_OUT:
+            return Result(succeeded=False, error=f"{self.what} sold out", business=True)
+        if record.status == Reservation.Status.VOIDED:
+            return Result(
+                succeeded=False, error=f"the {self.what} booking was voided before it was made", business=True
+            )
+        output = {name: getattr(record, name) for name in (self.code_field, self.detail_field)}
+        return Result(succeeded=True, output=output)
+
+    def cancel(self, command: CommandMessage, refuse: bool) -> Result:
+        """Cancel what this key booked; voids the key when nothing was (a late booking is refused)."""
+        with transaction.atomic():
+            record, _ = record_claim(
+                self.model, command=command, fields=lambda: {"status": Reservation.Status.VOIDED}
+            )
+            if record.status == Reservation.Status.BOOKED:
+                record.status = Reservation.Status.CANCELLED
+                record.cancelled_at = timezone.now()
+                record.save(update_fields=["status", "cancelled_at", "updated_at"])
+        cancelled = record.status == Reservation.Status.CANCELLED
+        reference = getattr(record, self.code_field) if cancelled else None
+        return Result(succeeded=True, output={"cancelled": cancelled, "reference": reference})
 
 
-def _cancel(model: type[Reservation], command: CommandMessage) -> Reservation | None:
-    """Cancel the reservation of this key; None when there was nothing booked to cancel."""
-    with transaction.atomic():
-        record, _ = record_claim(model, command=command, fields=lambda: {"status": Reservation.Status.VOIDED})
-        if record.status == Reservation.Status.BOOKED:
-            record.status = Reservation.Status.CANCELLED
-            record.cancelled_at = timezone.now()
-            record.save(update_fields=["status", "cancelled_at", "updated_at"])
-        return record if record.status == Reservation.Status.CANCELLED else None
-
-
-def book_flight(command: CommandMessage, refuse: bool) -> Result:
-    itinerary = command.payload.get("input", {}).get("itinerary", {})
+def _route(itinerary: dict[str, Any]) -> str:
     route = f"{itinerary.get('origin', '???')}→{itinerary.get('destination', '???')}"
-    flight = f"{route} {itinerary.get('depart_on', '')}"
-    record = _book(
-        FlightReservation, command, refuse, "flight", {"pnr": code("", 6), "flight": flight.strip()}
-    )
-    if isinstance(record, Result):
-        return record
-    assert isinstance(record, FlightReservation)
-    return Result(succeeded=True, output={"pnr": record.pnr, "flight": record.flight})
+    return f"{route} {itinerary.get('depart_on', '')}".strip()
 
 
-def cancel_flight(command: CommandMessage, refuse: bool) -> Result:
-    record = _cancel(FlightReservation, command)
-    reference = record.pnr if isinstance(record, FlightReservation) else None
-    return Result(succeeded=True, output={"cancelled": record is not None, "reference": reference})
-
-
-def book_hotel(command: CommandMessage, refuse: bool) -> Result:
-    itinerary = command.payload.get("input", {}).get("itinerary", {})
-    hotel = itinerary.get("hotel") or f"Hotel in {itinerary.get('destination', 'town')}"
-    record = _book(
-        HotelReservation,
-        command,
-        refuse,
-        "hotel",
-        {"confirmation": code("H", 7, "0123456789"), "hotel": hotel},
-    )
-    if isinstance(record, Result):
-        return record
-    assert isinstance(record, HotelReservation)
-    return Result(succeeded=True, output={"confirmation": record.confirmation, "hotel": record.hotel})
-
-
-def cancel_hotel(command: CommandMessage, refuse: bool) -> Result:
-    record = _cancel(HotelReservation, command)
-    reference = record.confirmation if isinstance(record, HotelReservation) else None
-    return Result(succeeded=True, output={"cancelled": record is not None, "reference": reference})
-
-
-def book_car(command: CommandMessage, refuse: bool) -> Result:
-    itinerary = command.payload.get("input", {}).get("itinerary", {})
-    car = f"Compact car at {itinerary.get('destination', 'the destination')}"
-    record = _book(
-        CarReservation, command, refuse, "car", {"confirmation": code("C", 7, "0123456789"), "car": car}
-    )
-    if isinstance(record, Result):
-        return record
-    assert isinstance(record, CarReservation)
-    return Result(succeeded=True, output={"confirmation": record.confirmation, "car": record.car})
-
-
-def cancel_car(command: CommandMessage, refuse: bool) -> Result:
-    record = _cancel(CarReservation, command)
-    reference = record.confirmation if isinstance(record, CarReservation) else None
-    return Result(succeeded=True, output={"cancelled": record is not None, "reference": reference})
+FLIGHTS = ReservationService(
+    model=FlightReservation,
+    what="flight",
+    code_field="pnr",
+    detail_field="flight",
+    new_code=lambda: code("", 6),
+    describe=_route,
+)
+HOTELS = ReservationService(
+    model=HotelReservation,
+    what="hotel",
+    code_field="confirmation",
+    detail_field="hotel",
+    new_code=lambda: code("H", 7, "0123456789"),
+    describe=lambda itinerary: itinerary.get("hotel") or f"Hotel in {itinerary.get('destination', 'town')}",
+)
+CARS = ReservationService(
+    model=CarReservation,
+    what="car",
+    code_field="confirmation",
+    detail_field="car",
+    new_code=lambda: code("C", 7, "0123456789"),
+    describe=lambda itinerary: f"Compact car at {itinerary.get('destination', 'the destination')}",
+)

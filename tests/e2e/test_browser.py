@@ -15,7 +15,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from booking.bookings import booking_create
 from booking.demo import trip_steps
 from booking.faults import faults_set
 from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy
 from orchestrator.status import OnExhausted
-from tests.dashboard.conftest import OPERATOR_PERMISSIONS
+from tests.dashboard.conftest import OPERATOR_PERMISSIONS, book
 from tests.support.processes import WatchedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,21 +65,7 @@ def create_user(username: str, permissions: list[str]) -> list[str]:
 
 
 def create_booking(**overrides: Any) -> str:
-    fields: dict[str, Any] = {
-        "customer_name": "Ada Lovelace",
-        "customer_email": "ada@example.com",
-        "itinerary": {
-            "origin": "CDG",
-            "destination": "JFK",
-            "depart_on": "2027-01-10",
-            "hotel": "Grand Hotel",
-        },
-        "amount": Decimal("420.00"),
-        "currency": "EUR",
-        "workflow": WORKFLOW,
-        **overrides,
-    }
-    return str(booking_create(**fields).process_id)
+    return str(book(WORKFLOW, **overrides).process_id)
 
 
 class Backdoor:

@@ -22,6 +22,7 @@ from orchestrator.engine.handle import (
     timers_fire,
 )
 from orchestrator.engine.types import Event
+from orchestrator.history import history_events
 from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.models import Event as EventRow
@@ -48,19 +49,7 @@ def start(key: str = "TRP-TEST01") -> ProcessInstance:
 
 
 def history(process: ProcessInstance) -> list[Event]:
-    return [
-        Event(
-            type=row.type,
-            at=row.created_at,
-            message_id=row.message_id,
-            step=row.step or None,
-            attempt=row.attempt,
-            payload=row.payload,
-            actor=row.actor,
-            reason=row.reason,
-        )
-        for row in EventRow.objects.filter(process=process).order_by("seq")
-    ]
+    return history_events(process)
 
 
 def assert_snapshot_is_the_fold_of_history(process: ProcessInstance) -> None:
