@@ -517,32 +517,29 @@ def _send_action(s: State, spec: StepSpec, st: StepState, at: datetime) -> Comma
     st.attempt += 1
     st.status = StepStatus.RUNNING
     st.done_order = _next_order(s)
-    st.deadline_at = at + timedelta(seconds=spec.timeout)
-    st.retry_at = None
-    return Command(
-        message_id=f"{s.process_id}:{spec.key}:{ACTION}:{st.attempt}",
-        name=spec.command,
-        step=spec.key,
-        kind=ACTION,
-        attempt=st.attempt,
-        idempotency_key=f"{s.process_id}:{spec.key}",
-        payload={"input": s.input, "context": s.context, "params": spec.params},
-    )
+    return _command(s, spec, st, at, kind=ACTION, name=spec.command, attempt=st.attempt)
 
 
 def _send_compensation(s: State, spec: StepSpec, st: StepState, at: datetime) -> Command:
     assert spec.compensation is not None
     st.comp_attempt += 1
     st.status = StepStatus.COMPENSATING
+    return _command(s, spec, st, at, kind=COMPENSATION, name=spec.compensation, attempt=st.comp_attempt)
+
+
+def _command(
+    s: State, spec: StepSpec, st: StepState, at: datetime, *, kind: str, name: str, attempt: int
+) -> Command:
     st.deadline_at = at + timedelta(seconds=spec.timeout)
     st.retry_at = None
     return Command(
-        message_id=f"{s.process_id}:{spec.key}:{COMPENSATION}:{st.comp_attempt}",
-        name=spec.compensation,
+        message_id=f"{s.process_id}:{spec.key}:{kind}:{attempt}",
+        name=name,
         step=spec.key,
-        kind=COMPENSATION,
-        attempt=st.comp_attempt,
-        # The same key as the action's: the service undoes exactly what that key did.
+        kind=kind,
+        attempt=attempt,
+        # One key per step, for every attempt and for its compensation: the service acts at most
+        # once for it, and the compensation undoes exactly what that key did.
         idempotency_key=f"{s.process_id}:{spec.key}",
         payload={"input": s.input, "context": s.context, "params": spec.params},
     )
