@@ -172,6 +172,8 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# /metrics asks for this bearer token when it is set (Prometheus: `authorization: credentials`).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 CHECKOUT_BOOKINGS_PER_MINUTE = env_int("CHECKOUT_BOOKINGS_PER_MINUTE", 5, minimum=1)
 # Request bodies larger than this are refused (413 on the API).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)

@@ -3,6 +3,7 @@ from django.urls import path
 
 from dashboard.views import bulk, process, processes, services
 from dashboard.views.health import healthz
+from dashboard.views.metrics import metrics
 
 app_name = "dashboard"
 
@@ -19,4 +20,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]

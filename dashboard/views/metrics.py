@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from orchestrator.metrics import EngineCollector
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(EngineCollector())
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format. With METRICS_TOKEN set, scrapers send it as a bearer token."""
+    expected = settings.METRICS_TOKEN
+    if expected:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent, expected):
+            return HttpResponse("metrics need the METRICS_TOKEN as a bearer token\n", status=401)
+    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
