@@ -25,8 +25,21 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A token acts as its user: only a superuser makes one for someone else, and a token
+        # never moves to another user.
+        if obj is not None or not request.user.is_superuser:
+            return [*self.readonly_fields, "user"]
+        return list(self.readonly_fields)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user)
+
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if not change:
+            if not request.user.is_superuser:
+                obj.user = request.user  # type: ignore[assignment]
             token = obj.new_secret()
             messages.warning(request, f"The new token (copy it now, it is not shown again): {token}")
         super().save_model(request, obj, form, change)

@@ -156,6 +156,9 @@ def start_process(request: HttpRequest, payload: schemas.ProcessIn) -> Status[di
         )
     except WorkflowNotFound as missing:
         raise Conflict(str(missing)) from None
+    if not created:
+        # It shows an existing process's data: only to whom may read processes.
+        require(request, "orchestrator.view_processinstance")
     process = ProcessInstance.objects.select_related("definition").get(pk=process.pk)
     return Status(201 if created else 200, _process_out(process))
 

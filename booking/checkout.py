@@ -6,6 +6,9 @@ booking and nobody else's, and cannot guess another one's address.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,12 +22,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from booking.bookings import booking_create
+from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.models import Booking
 from booking.throttle import over_limit
 from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.handle import WorkflowNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
+logger = logging.getLogger(__name__)
 SALT = "booking.checkout"
 
 
@@ -68,6 +73,8 @@ TRIPS = [
 
 
 class CheckoutForm(forms.Form):
+    # One per form shown: a double click or a resubmit books once.
+    nonce = forms.UUIDField(widget=forms.HiddenInput)
     customer_name = forms.CharField(label="Your name", max_length=200)
     customer_email = forms.EmailField(label="Your e-mail")
     trip = forms.ChoiceField(choices=[(t.code, f"{t.title} — {t.price} {t.currency}") for t in TRIPS])
@@ -90,7 +97,7 @@ def _client(request: HttpRequest) -> str:
 
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
-    form = CheckoutForm(request.POST or None)
+    form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
     if request.method == "POST":
         if over_limit(f"checkout:{_client(request)}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE):
             context = {
@@ -100,19 +107,40 @@ def checkout(request: HttpRequest) -> HttpResponse:
             }
             return render(request, "booking/checkout.html", context, status=429)
         if form.is_valid():
-            trip = next(t for t in TRIPS if t.code == form.cleaned_data["trip"])
-            booking = booking_create(
-                customer_name=form.cleaned_data["customer_name"],
-                customer_email=form.cleaned_data["customer_email"],
-                itinerary={
+            data = form.cleaned_data
+            trip = next(t for t in TRIPS if t.code == data["trip"])
+            fields = {
+                "customer_name": data["customer_name"],
+                "customer_email": data["customer_email"],
+                "itinerary": {
                     "origin": trip.origin,
                     "destination": trip.destination,
                     "hotel": trip.hotel,
-                    "depart_on": form.cleaned_data["depart_on"].isoformat(),
+                    "depart_on": data["depart_on"].isoformat(),
                 },
-                amount=trip.price,
-                currency=trip.currency,
-            )
+                "amount": trip.price,
+                "currency": trip.currency,
+            }
+            fingerprint = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
+            try:
+                booking, _ = booking_create_once(
+                    owner=None, key=f"checkout:{data['nonce']}", fingerprint=fingerprint, **fields
+                )
+            except IdempotencyConflict:
+                context = {
+                    "form": CheckoutForm(initial={"nonce": uuid.uuid4()}),
+                    "trips": TRIPS,
+                    "error": "That form was already sent with other details; please check and send again.",
+                }
+                return render(request, "booking/checkout.html", context, status=409)
+            except WorkflowNotFound:
+                logger.error("checkout: the %r workflow has no active version", DEFAULT_WORKFLOW)
+                context = {
+                    "form": form,
+                    "trips": TRIPS,
+                    "error": "Booking is closed for a moment; try again later.",
+                }
+                return render(request, "booking/checkout.html", context, status=503)
             return redirect("booking:status", token=status_token(booking))
     return render(
         request, "booking/checkout.html", {"form": form, "trips": TRIPS}, status=422 if form.errors else 200
@@ -151,7 +179,7 @@ def progress(booking: Booking) -> dict[str, Any]:
         if st is None:
             continue
         output = context.get(key, {})
-        if st.status == StepStatus.SUCCEEDED:
+        if st.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
             detail = {
                 "payment": f"paid {booking.amount} {booking.currency}",
                 "flight": f"booked, PNR {output.get('pnr', '')}",

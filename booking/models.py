@@ -46,7 +46,14 @@ class Booking(models.Model):
                 fields=["idempotency_owner", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
                 name="booking_idempotency_key_unique",
-            )
+            ),
+            # NULLs never collide in a unique index: keys without an owner (the checkout form's)
+            # need their own.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_owner__isnull=True) & ~models.Q(idempotency_key=""),
+                name="booking_anonymous_idempotency_key_unique",
+            ),
         ]
 
     def __str__(self) -> str:

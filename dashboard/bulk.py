@@ -7,6 +7,7 @@ until all are done or someone stops it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -22,10 +23,12 @@ from orchestrator.commands import command_get
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.handle import ProcessNotFound, operator_act
+from orchestrator.engine.handle import TRANSIENT_ERRORS, ProcessNotFound, operator_act
 from orchestrator.engine.summary import compensation_plan, retry_target
 from orchestrator.models import ProcessInstance
 from orchestrator.status import StepPhase
+
+logger = logging.getLogger(__name__)
 
 MAX_TARGETS = 10_000
 PROBLEMS_KEPT = 20
@@ -96,15 +99,22 @@ def bulk_advance(*, now: datetime | None = None, period: float = 1.0) -> int:
     handled = 0
     running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING, next_run_at__lte=moment)
     for bulk_id in running.values_list("pk", flat=True):
-        handled += _advance_one(bulk_id, moment, period)
+        try:
+            handled += _advance_one(bulk_id, moment, period)
+        except Exception:  # one rollout in trouble must not hold the others up
+            logger.exception("bulk action %s could not advance", bulk_id)
     return handled
 
 
 def _advance_one(bulk_id: Any, moment: datetime, period: float) -> int:
     with transaction.atomic():
-        bulk = BulkAction.objects.select_for_update(skip_locked=True).filter(pk=bulk_id).first()
-        if bulk is None or bulk.status != BulkAction.Status.RUNNING:
-            return 0  # another tick has it, or someone stopped it
+        bulk = (
+            BulkAction.objects.select_for_update(skip_locked=True)
+            .filter(pk=bulk_id, status=BulkAction.Status.RUNNING, next_run_at__lte=moment)
+            .first()
+        )
+        if bulk is None:
+            return 0  # another tick has it or just did it, or someone stopped it
         count = max(1, math.floor(bulk.rate * period))
         batch = bulk.process_ids[bulk.position : bulk.position + count]
         actor = bulk.created_by.get_username()
@@ -139,4 +149,9 @@ def _apply(bulk: BulkAction, process_id: str, actor: str) -> str:
             operator_act(process_id=process_id, action=bulk.action, actor=actor, reason=reason, step=step)
     except (ActionNotAllowed, ProcessNotFound, ProcessInstance.DoesNotExist) as refused:
         return str(refused) or "process not found"
+    except TRANSIENT_ERRORS:
+        raise  # the database is away: the whole batch waits for the next tick
+    except Exception as exc:  # a broken process is skipped with the reason; the rollout goes on
+        logger.exception("bulk %s of %s failed", bulk.action, process_id)
+        return f"could not be applied: {type(exc).__name__}: {exc}"
     return ""

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.http import QueryDict
 
 from dashboard import fragments, groups, live
 from orchestrator.models import ProcessInstance
+
+logger = logging.getLogger(__name__)
 
 # Close codes in the 4000-4999 range are free for applications; 4403 mirrors HTTP 403.
 CLOSE_FORBIDDEN = 4403
@@ -60,12 +64,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return None
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "refresher"):
-            self.refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.refresher
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            if hasattr(self, "refresher"):
+                self.refresher.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.refresher
+        finally:
+            for group in getattr(self, "joined", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         return None  # push-only: the browser has nothing to say on this socket
@@ -84,13 +90,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await asyncio.wait_for(self.refresh_soon.wait(), FALLBACK_REFRESH)
             await asyncio.sleep(COALESCE)  # let the burst finish: one refresh for all of it
             self.refresh_soon.clear()
-            html = await self._render()
-            if html:
-                await self.send(text_data=html)
+            try:
+                html = await self._render()
+                if html is None:  # the account or the session is gone: this page may not go on
+                    await self.close(code=CLOSE_FORBIDDEN)
+                    return
+                if html:
+                    await self.send(text_data=html)
+            except Exception:  # the database restarting, say: keep the socket, try at the next turn
+                logger.exception("live refresh failed; trying again at the next refresh")
 
     @database_sync_to_async
-    def _render(self) -> str:
-        user = self.scope["user"]
+    def _render(self) -> str | None:
+        """The page's live pieces, for a user who is still active staff with a live session."""
+        user = (
+            get_user_model().objects.filter(pk=self.scope["user"].pk, is_active=True, is_staff=True).first()
+        )
+        session = self.scope.get("session")
+        if user is None or (
+            session is not None and session.session_key and not session.exists(session.session_key)
+        ):
+            return None
         if self.process_id is None:
             return fragments.list_fragments(self.params, user)
         process = ProcessInstance.objects.select_related("definition").filter(pk=self.process_id).first()

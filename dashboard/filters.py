@@ -51,7 +51,8 @@ class ProcessFilter(forms.Form):
 
     def filter(self, queryset: QuerySet[ProcessInstance]) -> QuerySet[ProcessInstance]:
         """The processes matching the valid filters (invalid ones are ignored and shown as errors)."""
-        data: dict[str, Any] = self.cleaned_data if self.is_valid() else {}
+        self.is_valid()  # fills cleaned_data with the fields that are valid
+        data: dict[str, Any] = getattr(self, "cleaned_data", {})
         if status := data.get("status"):
             queryset = queryset.filter(status=status)
         if workflow := data.get("workflow"):
@@ -77,7 +78,7 @@ class ProcessFilter(forms.Form):
     def describe(self) -> str:
         """The active filters in words, e.g. for a bulk action's record."""
         if not self.is_valid():
-            return "all processes"
+            return "the processes matching filters that are not valid"
         parts = []
         for name in self.FIELDS_IN_URL:
             value = self.cleaned_data.get(name)

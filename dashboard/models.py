@@ -25,7 +25,8 @@ class BulkAction(models.Model):
     rate = models.FloatField(
         validators=[MinValueValidator(0.1), MaxValueValidator(100)], help_text="Processes per second."
     )
-    description = models.CharField(max_length=300, help_text="Which processes, in words.")
+    DESCRIPTION_LENGTH = 300
+    description = models.CharField(max_length=DESCRIPTION_LENGTH, help_text="Which processes, in words.")
     process_ids = models.JSONField(default=list, blank=True)  # fixed when the action was confirmed
     position = models.PositiveIntegerField(default=0)  # how many have been handled
     applied = models.PositiveIntegerField(default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,7 +55,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, str] | None:
     """A cursor from the URL; a damaged one restarts from the first page instead of failing."""
     try:
         created, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), pk
+        return datetime.fromisoformat(created), str(uuid.UUID(pk))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
 

@@ -212,6 +212,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not _frozen(obj) and super().has_delete_permission(request, obj)
 
+    def has_activate_permission(self, request: HttpRequest) -> bool:
+        """Activating or retiring changes what new processes run: the "change" permission."""
+        return bool(request.user.has_perm("orchestrator.change_workflowdefinition"))
+
     @admin.display(description="Graph")
     def graph(self, obj: WorkflowDefinition) -> SafeString:
         from dashboard.graph import graph_layout
@@ -252,13 +256,13 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="New version (a draft copy to edit)")
+    @admin.action(description="New version (a draft copy to edit)", permissions=["add"])
     def new_version(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
         for definition in queryset:
             copy = definition_new_version(definition)
             self.message_user(request, f"{copy} created as a draft from {definition}.", messages.SUCCESS)
 
-    @admin.action(description="Activate (new processes use this version)")
+    @admin.action(description="Activate (new processes use this version)", permissions=["activate"])
     def activate(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
         if len({d.name for d in queryset}) != queryset.count():
             self.message_user(request, "Choose one version per workflow to activate.", messages.ERROR)
@@ -271,7 +275,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{definition} is now the active version.", messages.SUCCESS)
 
-    @admin.action(description="Retire (no new processes; running ones finish)")
+    @admin.action(description="Retire (no new processes; running ones finish)", permissions=["activate"])
     def retire(self, request: HttpRequest, queryset: QuerySet[WorkflowDefinition]) -> None:
         for definition in queryset:
             definition_retire(definition)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -24,12 +26,16 @@ def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     require_permission(request, actions.ACTIONS[action].permission)
     params = request.GET if request.method == "GET" else request.POST
     form = ProcessFilter(params)
+    if not form.is_valid():
+        # Never widen a bulk action to "everything" because one filter could not be read.
+        context = {"action": actions.ACTIONS[action], "filter_errors": form.errors, "params": params}
+        return render(request, "dashboard/_bulk_dialog.html", context, status=422)
     chosen = form.filter(selectors.processes_for_list().select_related("definition").defer(None))
-    ids = [value for value in params.getlist("ids") if value]
+    ids = [value for value in params.getlist("ids") if _is_uuid(value)]
     if ids:
         chosen = chosen.filter(pk__in=ids)
     preview = bulk_preview(action, chosen.order_by("-created_at")[:MAX_TARGETS])
-    description = f"{len(ids)} selected" if ids else form.describe()
+    description = (f"{len(ids)} selected" if ids else form.describe())[: BulkAction.DESCRIPTION_LENGTH]
     context = {
         "action": actions.ACTIONS[action],
         "preview": preview,
@@ -65,7 +71,9 @@ def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
     running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[:5]
-    return render(request, "dashboard/_bulk_started.html", {"bulk_actions": running, "oob": True})
+    return render(
+        request, "dashboard/_bulk_started.html", {"bulk_actions": running, "oob": True, "may_bulk": True}
+    )
 
 
 @require_POST
@@ -77,4 +85,12 @@ def bulk_stop_view(request: HttpRequest, pk: str) -> HttpResponse:
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
     running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[:5]
-    return render(request, "dashboard/_bulk_progress.html", {"bulk_actions": running})
+    return render(request, "dashboard/_bulk_progress.html", {"bulk_actions": running, "may_bulk": True})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

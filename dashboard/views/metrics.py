@@ -19,6 +19,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
     expected = settings.METRICS_TOKEN
     if expected:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent, expected):
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
             return HttpResponse("metrics need the METRICS_TOKEN as a bearer token\n", status=401)
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

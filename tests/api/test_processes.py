@@ -237,3 +237,17 @@ def test_every_endpoint_needs_authentication_and_its_permission(
     forbidden = powerless.call(method, url, body)
     assert forbidden.status_code == 403, forbidden.content
     assert forbidden.json()["detail"].startswith("You need the permission")
+
+
+def test_starting_a_known_business_key_shows_it_only_to_readers(api: ApiClient, make_client: Any) -> None:
+    api.call("post", "/api/processes", START)
+    starter = make_client("starter", ["add_processinstance"])
+    assert starter.call("post", "/api/processes", {**START, "business_key": "new"}).status_code == 201
+    assert starter.call("post", "/api/processes", START).status_code == 403
+
+
+def test_a_damaged_cursor_is_not_a_crash(api: ApiClient) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
+    assert api.call("get", f"/api/processes?cursor={cursor}").status_code == 200

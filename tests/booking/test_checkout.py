@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -23,12 +24,13 @@ def fresh_rate_limit() -> None:
 
 
 def form(**changes: str) -> dict[str, str]:
-    tomorrow = (timezone.localdate() + timedelta(days=30)).isoformat()
+    """The form as a browser sends it: each showing of the page has its own nonce."""
     return {
         "customer_name": "Grace Hopper",
         "customer_email": "grace@example.com",
         "trip": "lisbon-athens",
-        "depart_on": tomorrow,
+        "depart_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        "nonce": str(uuid.uuid4()),
         **changes,
     }
 
@@ -89,3 +91,45 @@ def test_the_form_needs_its_csrf_token(db: None) -> None:
     strict = Client(enforce_csrf_checks=True)
     assert strict.post("/book/", form()).status_code == 403
     assert not Booking.objects.exists()
+
+
+def test_a_double_submit_books_once(client: Client) -> None:
+    sent = form()
+    first, second = client.post("/book/", sent), client.post("/book/", sent)
+    assert first["Location"] == second["Location"]
+    assert Booking.objects.count() == 1
+
+
+def test_the_same_form_resent_with_other_details_is_refused(client: Client) -> None:
+    sent = form()
+    client.post("/book/", sent)
+    response = client.post("/book/", {**sent, "trip": "berlin-tokyo"})
+    assert response.status_code == 409
+    assert Booking.objects.count() == 1
+
+
+def test_a_closed_workflow_is_a_polite_503_not_a_crash(client: Client) -> None:
+    from orchestrator.models import WorkflowDefinition
+
+    WorkflowDefinition.objects.update(status="retired")
+    response = client.post("/book/", form())
+    assert response.status_code == 503
+    assert b"Booking is closed for a moment" in response.content
+
+
+def test_a_step_an_operator_skipped_shows_as_done(client: Client) -> None:
+    from dataclasses import replace
+
+    from booking.checkout import progress
+    from orchestrator.engine.codec import state_from_json, state_to_json
+    from orchestrator.status import StepStatus
+
+    client.post("/book/", form())
+    booking = Booking.objects.select_related("process").get()
+    assert booking.process is not None
+    state = state_from_json(booking.process.state)
+    state.steps["flight"] = replace(state.steps["flight"], status=StepStatus.SKIPPED)
+    state.context["flight"] = {"pnr": "PHONE1"}
+    booking.process.state = state_to_json(state)
+    lines = dict((label, (mark, detail)) for label, mark, detail in progress(booking)["lines"])
+    assert lines["Flight"] == ("done", "booked, PNR PHONE1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -90,3 +91,60 @@ def test_bad_rate_or_missing_reason_is_refused(operator: Client) -> None:
     assert operator.post("/bulk/retry/", {"rate": "500", "reason": "x"}).status_code == 422
     assert operator.post("/bulk/retry/", {"rate": "5", "reason": ""}).status_code == 422
     assert not BulkAction.objects.exists()
+
+
+def test_a_filter_that_cannot_be_read_never_widens_a_bulk_action(operator: Client) -> None:
+    waiting(2)
+    response = operator.post(
+        "/bulk/cancel/", {"status": "failed", "created_after": "yesterday", "rate": "5", "reason": "x"}
+    )
+    assert response.status_code == 422
+    assert b"Some filters could not be read" in response.content
+    assert not BulkAction.objects.exists()
+
+
+def test_selected_ids_that_are_not_ids_are_ignored(operator: Client) -> None:
+    waiting(1)
+    assert operator.get("/bulk/retry/", {"ids": ["nope", ""]}).status_code == 200
+
+
+def test_a_long_description_is_cut_to_fit(operator: Client) -> None:
+    email = f"{'a' * 60}@{'b' * 60}.{'c' * 60}.example.com"
+    process = book(customer_email=email).process
+    assert process is not None
+    answer(last_command(process, "payment"), succeeded=False)
+    filters = {
+        "q": email,
+        "status": "failed",
+        "workflow": "fragile-trip",
+        "version": "1",
+        "created_after": "2020-01-01T00:00",
+        "created_before": "2099-01-01T00:00",
+        "waiting": "on",
+    }
+    response = operator.post("/bulk/retry/", {**filters, "rate": "5", "reason": "x"})
+    assert response.status_code == 302
+    assert len(BulkAction.objects.get().description) == BulkAction.DESCRIPTION_LENGTH
+
+
+def test_a_broken_process_is_skipped_and_other_rollouts_go_on(operator: Client, monkeypatch: Any) -> None:
+    from dashboard import bulk as rollout
+
+    first, second = waiting(2)
+    operator.post("/bulk/retry/", {"ids": [str(first.pk)], "rate": "5", "reason": "a"})
+    operator.post("/bulk/retry/", {"ids": [str(second.pk)], "rate": "5", "reason": "b"})
+    real = rollout.operator_act
+
+    def flaky(*, process_id: str, **kwargs: Any) -> Any:
+        if process_id == str(first.pk):
+            raise RuntimeError("corrupt snapshot")
+        return real(process_id=process_id, **kwargs)
+
+    monkeypatch.setattr(rollout, "operator_act", flaky)
+    bulk_advance(now=timezone.now() + timedelta(seconds=1))
+    results = {b.reason: (b.status, b.applied, b.skipped) for b in BulkAction.objects.all()}
+    assert results == {"a": ("finished", 0, 1), "b": ("finished", 1, 0)}
+    assert (
+        "could not be applied: RuntimeError: corrupt snapshot"
+        in BulkAction.objects.get(reason="a").problems[0]
+    )

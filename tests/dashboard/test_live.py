@@ -112,3 +112,37 @@ async def test_a_socket_for_an_unknown_process_stays_quiet(staff_cookie: tuple[b
     assert (await ws.connect())[0]
     assert 'id="counts"' in await receive_until(ws, 'id="counts"')  # treated as the list page
     await ws.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_socket_closes_once_its_user_is_no_longer_staff(staff_cookie: tuple[bytes, bytes]) -> None:
+    from django.contrib.auth import get_user_model
+
+    from dashboard.consumers import CLOSE_FORBIDDEN
+
+    ws = WebsocketCommunicator(application, "/ws/live/", headers=[ORIGIN, staff_cookie])
+    assert (await ws.connect())[0]
+    await receive_until(ws, 'id="counts"')
+
+    def demote() -> None:
+        try:
+            get_user_model().objects.filter(username="stella").update(is_staff=False)
+        finally:
+            connection.close()
+
+    await sync_to_async(demote, thread_sensitive=False)()
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(groups.LIVE, {"type": "processes.changed", "ids": None})
+    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+
+
+@pytest.mark.asyncio
+async def test_a_damaged_cursor_does_not_stop_the_live_page(staff_cookie: tuple[bytes, bytes]) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
+    ws = WebsocketCommunicator(application, f"/ws/live/?cursor={cursor}", headers=[ORIGIN, staff_cookie])
+    assert (await ws.connect())[0]
+    assert 'id="process-rows"' in await receive_until(ws, 'id="process-rows"')
+    await ws.disconnect()

@@ -32,3 +32,8 @@ def test_metrics_can_require_a_token(client: Client, settings: object) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_a_strange_token_is_refused_not_a_crash(client: Client, settings: object) -> None:
+    settings.METRICS_TOKEN = "s3cret"  # type: ignore[attr-defined]
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer é").status_code == 401

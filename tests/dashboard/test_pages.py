@@ -135,3 +135,11 @@ def test_list_stays_fast_in_queries(viewer: Client, django_assert_max_num_querie
     with django_assert_max_num_queries(12):  # type: ignore[operator]
         viewer.get("/")
     assert ProcessInstance.objects.count() == Booking.objects.count() == 30
+
+
+def test_a_cursor_with_a_damaged_id_restarts_from_the_first_page(viewer: Client) -> None:
+    import base64
+
+    book()
+    cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
+    assert viewer.get("/", {"cursor": cursor}).status_code == 200

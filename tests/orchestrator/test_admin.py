@@ -327,3 +327,35 @@ def test_admin_actions_go_through_the_engine_with_the_same_permissions(superuser
     client.force_login(staff)
     page = client.get(changelist).content.decode()
     assert 'value="cancel"' not in page and 'value="retry"' not in page
+
+
+def test_viewing_workflows_does_not_allow_activating_or_retiring_them() -> None:
+    from django.contrib.auth.models import Permission
+
+    demo_workflows_load()
+    viewer = get_user_model().objects.create_user("vera", password="pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_workflowdefinition"))
+    client = Client()
+    client.force_login(viewer)
+    page = client.get("/admin/orchestrator/workflowdefinition/").content.decode()
+    assert (
+        'value="retire"' not in page and 'value="activate"' not in page and 'value="new_version"' not in page
+    )
+    ids = list(WorkflowDefinition.objects.values_list("pk", flat=True))
+    client.post("/admin/orchestrator/workflowdefinition/", {"action": "retire", "_selected_action": ids})
+    assert set(WorkflowDefinition.objects.values_list("status", flat=True)) == {"active"}
+
+
+def test_a_staff_user_makes_api_tokens_only_for_themselves(superuser: Client) -> None:
+    from django.contrib.auth.models import Permission
+
+    from api.models import ApiToken
+
+    boss = get_user_model().objects.get(username="root")
+    staff = get_user_model().objects.create_user("sam", password="pw", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"]))
+    client = Client()
+    client.force_login(staff)
+    client.post("/admin/api/apitoken/add/", {"user": boss.pk, "name": "sneaky"})
+    token = ApiToken.objects.get(name="sneaky")
+    assert token.user == staff
