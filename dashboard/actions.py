@@ -11,7 +11,7 @@ from orchestrator.engine.handle import OPERATOR_ACTIONS, operator_act
 from orchestrator.engine.summary import compensation_plan
 from orchestrator.engine.types import Definition, State, StepSpec
 from orchestrator.models import ProcessInstance
-from orchestrator.status import ProcessStatus, StepPhase, StepStatus
+from orchestrator.status import StepPhase, StepStatus
 
 User = Any  # request.user: a user or AnonymousUser
 
@@ -208,7 +208,3 @@ def act(
         step=step,
         output=output,
     )
-
-
-def is_terminal(process: ProcessInstance) -> bool:
-    return process.status in ProcessStatus.terminal()

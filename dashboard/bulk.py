@@ -139,16 +139,10 @@ def _apply(bulk: BulkAction, process_id: str, actor: str) -> str:
     """Apply the bulk action to one process; returns why it was skipped, or ""."""
     reason = f"bulk {bulk.action}: {bulk.reason}"
     try:
-        step = None
-        if bulk.action == BulkAction.Action.RETRY:
-            process = ProcessInstance.objects.select_related("definition").get(pk=process_id)
-            step = retry_target(definition_for_run(process.definition), state_from_json(process.state))
-            if step is None:
-                return "nothing to retry any more"
         with transaction.atomic():  # a savepoint: one refusal does not undo the others
-            operator_act(process_id=process_id, action=bulk.action, actor=actor, reason=reason, step=step)
-    except (ActionNotAllowed, ProcessNotFound, ProcessInstance.DoesNotExist) as refused:
-        return str(refused) or "process not found"
+            operator_act(process_id=process_id, action=bulk.action, actor=actor, reason=reason)
+    except (ActionNotAllowed, ProcessNotFound) as refused:
+        return str(refused)
     except TRANSIENT_ERRORS:
         raise  # the database is away: the whole batch waits for the next tick
     except Exception as exc:  # a broken process is skipped with the reason; the rollout goes on

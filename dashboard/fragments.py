@@ -14,7 +14,6 @@ from booking.ledger import effects_for
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
 from dashboard.graph import graph_layout, step_label
-from dashboard.models import BulkAction
 from orchestrator.engine.types import State
 from orchestrator.models import DeadLetter, ProcessInstance
 
@@ -30,9 +29,7 @@ def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
         "query": query.urlencode(),
         "first_page": not params.get("cursor"),
         "counts": selectors.status_counts(),
-        "bulk_actions": BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[
-            :5
-        ],
+        "bulk_actions": selectors.running_bulk_actions(),
         "may_bulk": user.has_perm(actions.BULK_PERMISSION),
         "dead_letters_today": DeadLetter.objects.filter(
             received_at__gte=timezone.now() - timedelta(days=1)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from dashboard.models import BulkAction
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import replay
@@ -87,3 +88,9 @@ def booking_of(process: ProcessInstance) -> Any:
         return process.booking
     except ProcessInstance.booking.RelatedObjectDoesNotExist:
         return None
+
+
+def running_bulk_actions() -> list[BulkAction]:
+    """The rollouts under way, oldest first, for the progress box of the list page."""
+    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).select_related("created_by")
+    return list(running.order_by("created_at")[:5])

@@ -33,10 +33,8 @@ from orchestrator.definitions import (
     definition_new_version,
     definition_retire,
 )
-from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.engine.handle import ProcessNotFound, operator_act
-from orchestrator.engine.summary import retry_target
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
 from orchestrator.engine.validate import definition_problems
 from orchestrator.models import (
@@ -379,17 +377,13 @@ class ProcessInstanceAdmin(ReadOnlyAdmin):
             }
             return render(request, "admin/orchestrator/processinstance/confirm_action.html", context)
         applied, refused = 0, []
-        for process in queryset.select_related("definition"):
-            step = None
-            if action == "retry":
-                step = retry_target(definition_compile(process.definition), state_from_json(process.state))
+        for process in queryset:
             try:
                 operator_act(
                     process_id=str(process.pk),
                     action=action,
                     actor=request.user.get_username(),
                     reason=f"admin: {reason}",
-                    step=step,
                 )
                 applied += 1
             except (ActionNotAllowed, ProcessNotFound) as exc:

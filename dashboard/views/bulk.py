@@ -70,7 +70,7 @@ def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     )
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
-    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[:5]
+    running = selectors.running_bulk_actions()
     return render(
         request, "dashboard/_bulk_started.html", {"bulk_actions": running, "oob": True, "may_bulk": True}
     )
@@ -84,7 +84,7 @@ def bulk_stop_view(request: HttpRequest, pk: str) -> HttpResponse:
     bulk_stop(bulk)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
-    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).order_by("created_at")[:5]
+    running = selectors.running_bulk_actions()
     return render(request, "dashboard/_bulk_progress.html", {"bulk_actions": running, "may_bulk": True})
 
 

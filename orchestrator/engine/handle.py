@@ -40,7 +40,7 @@ from orchestrator.engine.decide import (
     due_timer_events,
     initial_state,
 )
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
+from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retry_target
 from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, command_envelope, reply_parse
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance, WorkflowDefinition
@@ -186,8 +186,10 @@ def operator_act(
 ) -> ProcessInstance:
     """Apply an operator's action now, as an event in the history carrying who and why.
 
-    Raises ActionNotAllowed (with the reason) when it does not apply in the current state, and
-    ValueError when a skip's output does not match the command's declared output.
+    A retry without a step retries the one that waits (for an operator, or in backoff), chosen
+    under the process's lock. Raises ActionNotAllowed (with the reason) when the action does not
+    apply in the current state, and ValueError when a skip's output does not match the command's
+    declared output.
     """
     if action not in OPERATOR_ACTIONS:
         raise ActionNotAllowed(f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
@@ -198,6 +200,10 @@ def operator_act(
             raise ProcessNotFound(f"no process {process_id}")
         spec = definition_for_run(instance.definition)
         state = state_from_json(instance.state)
+        if event_type == EventType.OPERATOR_RETRIED and step is None:
+            step = retry_target(spec, state)
+            if step is None:
+                raise ActionNotAllowed("no step waits to be retried")
         check_operator_action(spec, state, event_type, step)
         payload: dict[str, Any] = {}
         if event_type == EventType.OPERATOR_SKIPPED and step is not None:

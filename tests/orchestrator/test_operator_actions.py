@@ -97,3 +97,12 @@ def test_skip_checks_the_output_against_the_declared_shape() -> None:
     assert process.context["payment"]["payment_id"] == "pay_phone"
     assert process.state["steps"]["payment"]["status"] == "skipped"
     assert last_command(process).command == "flights.book"
+
+
+def test_a_retry_without_a_step_retries_the_one_that_waits() -> None:
+    process = started()
+    answer(last_command(process, "payment"), succeeded=False)  # waits to retry (backoff)
+    operator_act(process_id=str(process.pk), action="retry", actor="ops", reason="now")
+    assert last_command(process, "payment").attempt == 2
+    with pytest.raises(ActionNotAllowed, match="no step waits to be retried"):
+        operator_act(process_id=str(process.pk), action="retry", actor="ops", reason="again")

@@ -29,13 +29,11 @@ class WorkerProcess:
         self.name = name
         self.process: subprocess.Popen[bytes] | None = None
 
+    def celery(self, *args: str) -> list[str]:
+        return [self.python, "-m", "celery", "--app", "config", *args, "--loglevel", "WARNING"]
+
     def args(self) -> list[str]:
-        return [
-            self.python,
-            "-m",
-            "celery",
-            "--app",
-            "config",
+        return self.celery(
             "worker",
             "--pool",
             "solo",
@@ -45,9 +43,7 @@ class WorkerProcess:
             f"{self.name}@%h",
             "--without-mingle",
             "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ]
+        )
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.args(), env=self.env, cwd=self.cwd, start_new_session=True)
@@ -78,18 +74,7 @@ class BeatProcess(WorkerProcess):
     """`celery beat`: sends the timer tick, as in production."""
 
     def args(self) -> list[str]:
-        return [
-            self.python,
-            "-m",
-            "celery",
-            "--app",
-            "config",
-            "beat",
-            "--scheduler",
-            "celery.beat:Scheduler",
-            "--loglevel",
-            "WARNING",
-        ]
+        return self.celery("beat", "--scheduler", "celery.beat:Scheduler")
 
 
 def stop_all(processes: list[WorkerProcess]) -> None:
