@@ -171,6 +171,5 @@ class FaultsOut(FaultsIn):
     service: str
 
 
-ActionName = Literal["retry", "skip", "cancel", "compensate", "pause", "resume"]
 # The services with fault settings (a test checks this against booking.models.ServiceFaults).
 ServiceName = Literal["payments", "flights", "hotels", "cars", "notifications"]

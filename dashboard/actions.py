@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.actions import ACTIONS, OperatorAction, may_act
 from orchestrator.commands import command_get, command_summary
 from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS, ActionNotAllowed, check_operator_action
-from orchestrator.engine.handle import OPERATOR_ACTIONS, operator_act
+from orchestrator.engine.handle import operator_act
 from orchestrator.engine.summary import compensation_plan
 from orchestrator.engine.types import Definition, State, StepSpec
 from orchestrator.models import ProcessInstance
@@ -16,39 +16,17 @@ from orchestrator.status import StepPhase, StepStatus
 User = Any  # request.user: a user or AnonymousUser
 
 
-@dataclass(frozen=True)
-class ActionKind:
-    name: str
-    label: str
-    permission: str
-    per_step: bool
-    danger: bool = False
-
-
-ACTIONS = {
-    "retry": ActionKind("retry", "Retry now", "orchestrator.retry_step", per_step=True),
-    "skip": ActionKind("skip", "Skip…", "orchestrator.skip_step", per_step=True),
-    "pause": ActionKind("pause", "Pause", "orchestrator.pause_process", per_step=False),
-    "resume": ActionKind("resume", "Resume", "orchestrator.pause_process", per_step=False),
-    "compensate": ActionKind(
-        "compensate", "Compensate now", "orchestrator.compensate_process", False, danger=True
-    ),
-    "cancel": ActionKind(
-        "cancel", "Cancel booking", "orchestrator.cancel_process", per_step=False, danger=True
-    ),
-}
-BULK_PERMISSION = "orchestrator.bulk_act"
 FAULTS_PERMISSION = "booking.change_servicefaults"
 
 
 def may(user: User, action: str) -> bool:
-    return action in ACTIONS and user.has_perm(ACTIONS[action].permission)
+    return may_act(user, action)
 
 
 def refusal(definition: Definition, state: State, action: str, step: str | None = None) -> str:
     """Why the action does not apply now, or "" when it does."""
     try:
-        check_operator_action(definition, state, OPERATOR_ACTIONS[action], step)
+        check_operator_action(definition, state, ACTIONS[action].event, step)
     except ActionNotAllowed as refused:
         return str(refused)
     return ""
@@ -58,7 +36,7 @@ def applies(definition: Definition, state: State, action: str, step: str | None 
     return not refusal(definition, state, action, step)
 
 
-def process_actions(definition: Definition, state: State, user: User) -> list[ActionKind]:
+def process_actions(definition: Definition, state: State, user: User) -> list[OperatorAction]:
     """Whole-process actions that apply now and that this user may take."""
     return [
         kind
@@ -67,7 +45,7 @@ def process_actions(definition: Definition, state: State, user: User) -> list[Ac
     ]
 
 
-def step_actions(definition: Definition, state: State, user: User) -> dict[str, list[ActionKind]]:
+def step_actions(definition: Definition, state: State, user: User) -> dict[str, list[OperatorAction]]:
     """Per step, the step actions that apply now and that this user may take."""
     return {
         spec.key: [
@@ -203,7 +181,7 @@ def act(
     return operator_act(
         process_id=str(process.pk),
         action=action,
-        actor=user.get_username(),
+        user=user,
         reason=reason,
         step=step,
         output=output,

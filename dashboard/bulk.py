@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard.models import BulkAction
+from orchestrator.actions import ACTIONS, BULK_PERMISSION, VIEW_PERMISSION
 from orchestrator.commands import command_get
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
@@ -87,10 +88,25 @@ def bulk_start(
     return bulk
 
 
-def bulk_stop(bulk: BulkAction) -> None:
+def bulk_stop(bulk: BulkAction, *, reason: str) -> None:
     BulkAction.objects.filter(pk=bulk.pk, status=BulkAction.Status.RUNNING).update(
-        status=BulkAction.Status.STOPPED, updated_at=timezone.now()
+        status=BulkAction.Status.STOPPED, stop_reason=reason[:300], updated_at=timezone.now()
     )
+
+
+def creator_may_go_on(bulk: BulkAction) -> str:
+    """Why the rollout's creator may no longer run it, or "" when they still may.
+
+    A rollout acts as the user who confirmed it: each batch re-checks that account, so removing a
+    permission or deactivating the account stops the rollouts it left running.
+    """
+    creator = bulk.created_by
+    if not creator.is_active:
+        return f"{creator.get_username()}'s account is no longer active"
+    for permission in (VIEW_PERMISSION, BULK_PERMISSION, ACTIONS[bulk.action].permission):
+        if not creator.has_perm(permission):
+            return f"{creator.get_username()} no longer has the permission {permission!r}"
+    return ""
 
 
 def bulk_advance(*, now: datetime | None = None, period: float = 1.0) -> int:
@@ -115,11 +131,16 @@ def _advance_one(bulk_id: Any, moment: datetime, period: float) -> int:
         )
         if bulk is None:
             return 0  # another tick has it or just did it, or someone stopped it
+        if refused := creator_may_go_on(bulk):
+            bulk.status = BulkAction.Status.HALTED
+            bulk.stop_reason = refused
+            bulk.save(update_fields=["status", "stop_reason", "updated_at"])
+            logger.warning("bulk action %s halted: %s", bulk.pk, refused)
+            return 0
         count = max(1, math.floor(bulk.rate * period))
         batch = bulk.process_ids[bulk.position : bulk.position + count]
-        actor = bulk.created_by.get_username()
         for process_id in batch:
-            problem = _apply(bulk, process_id, actor)
+            problem = _apply(bulk, process_id)
             if problem:
                 bulk.skipped += 1
                 bulk.problems = [*bulk.problems, f"{process_id[:8]}: {problem}"][-PROBLEMS_KEPT:]
@@ -135,12 +156,12 @@ def _advance_one(bulk_id: Any, moment: datetime, period: float) -> int:
         return len(batch)
 
 
-def _apply(bulk: BulkAction, process_id: str, actor: str) -> str:
-    """Apply the bulk action to one process; returns why it was skipped, or ""."""
+def _apply(bulk: BulkAction, process_id: str) -> str:
+    """Apply the bulk action to one process, as its creator; returns why it was skipped, or ""."""
     reason = f"bulk {bulk.action}: {bulk.reason}"
     try:
         with transaction.atomic():  # a savepoint: one refusal does not undo the others
-            operator_act(process_id=process_id, action=bulk.action, actor=actor, reason=reason)
+            operator_act(process_id=process_id, action=bulk.action, user=bulk.created_by, reason=reason)
     except (ActionNotAllowed, ProcessNotFound) as refused:
         return str(refused)
     except TRANSIENT_ERRORS:

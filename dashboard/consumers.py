@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.http import QueryDict
 
 from dashboard import fragments, groups, live
+from dashboard.views.access import may_use_dashboard
 from orchestrator.models import ProcessInstance
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,10 @@ FALLBACK_REFRESH = 5.0  # seconds between refreshes when no hint came
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """The dashboard's live channel, open only to logged-in staff."""
+    """The dashboard's live channel, open to whom may use the dashboard (`may_use_dashboard`)."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if not await database_sync_to_async(may_use_dashboard)(self.scope.get("user")):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         live.server_loop = asyncio.get_running_loop()
@@ -102,12 +102,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render(self) -> str | None:
-        """The page's live pieces, for a user who is still active staff with a live session."""
-        user = (
-            get_user_model().objects.filter(pk=self.scope["user"].pk, is_active=True, is_staff=True).first()
-        )
+        """The page's live pieces, for a user who may still use the dashboard, in a live session."""
+        user = get_user_model().objects.filter(pk=self.scope["user"].pk).first()
         session = self.scope.get("session")
-        if user is None or (
+        if not may_use_dashboard(user) or (
             session is not None and session.session_key and not session.exists(session.session_key)
         ):
             return None

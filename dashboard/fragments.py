@@ -14,6 +14,8 @@ from booking.ledger import effects_for
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
 from dashboard.graph import graph_layout, step_label
+from dashboard.views.access import BOOKING_VIEW_PERMISSION
+from orchestrator.actions import BULK_PERMISSION
 from orchestrator.engine.types import State
 from orchestrator.models import DeadLetter, ProcessInstance
 
@@ -29,8 +31,9 @@ def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
         "query": query.urlencode(),
         "first_page": not params.get("cursor"),
         "counts": selectors.status_counts(),
-        "bulk_actions": selectors.running_bulk_actions(),
-        "may_bulk": user.has_perm(actions.BULK_PERMISSION),
+        "bulk_actions": selectors.bulk_actions_to_show(),
+        "may_bulk": user.has_perm(BULK_PERMISSION),
+        "may_see_bookings": user.has_perm(BOOKING_VIEW_PERMISSION),
         "dead_letters_today": DeadLetter.objects.filter(
             received_at__gte=timezone.now() - timedelta(days=1)
         ).count(),
@@ -55,7 +58,9 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
     definition = selectors.definition_of(process)
     current = selectors.state_of(process)
     shown = state or current
-    booking = selectors.booking_of(process)
+    # Customers' names, e-mails and what was charged need the permission to read bookings.
+    may_see_bookings = user.has_perm(BOOKING_VIEW_PERMISSION)
+    booking = selectors.booking_of(process) if may_see_bookings else None
     return {
         "process": process,
         "definition": definition,
@@ -70,21 +75,24 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
             for spec in definition.steps
         ],
         "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
+        "may_see_bookings": may_see_bookings,
         "user": user,
     }
 
 
+LEDGER_PART = "dashboard/_ledger.html"
 DETAIL_PARTS = (
     "dashboard/_process_header.html",
     "dashboard/_step_graph.html",
     "dashboard/_steps.html",
-    "dashboard/_ledger.html",
+    LEDGER_PART,
 )
 
 
 def detail_fragments(process: ProcessInstance, user: Any) -> str:
     context = {**detail_context(process, user), "oob": True}
-    return "".join(render_to_string(name, context) for name in DETAIL_PARTS)
+    parts = [name for name in DETAIL_PARTS if context["may_see_bookings"] or name != LEDGER_PART]
+    return "".join(render_to_string(name, context) for name in parts)
 
 
 TIMELINE_LATEST = 300

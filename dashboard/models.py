@@ -17,6 +17,7 @@ class BulkAction(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         STOPPED = "stopped", "Stopped"
+        HALTED = "halted", "Halted: its creator may no longer run it"
         FINISHED = "finished", "Finished"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -33,6 +34,7 @@ class BulkAction(models.Model):
     skipped = models.PositiveIntegerField(default=0)  # the action no longer applied to them
     problems = models.JSONField(default=list, blank=True)  # the latest reasons for skips, for the operator
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    stop_reason = models.CharField(max_length=300, blank=True, help_text="Who or what stopped it, and why.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

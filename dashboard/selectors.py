@@ -7,10 +7,11 @@ import binascii
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from dashboard.models import BulkAction
 from orchestrator.definitions import definition_for_run
@@ -90,7 +91,14 @@ def booking_of(process: ProcessInstance) -> Any:
         return None
 
 
-def running_bulk_actions() -> list[BulkAction]:
-    """The rollouts under way, oldest first, for the progress box of the list page."""
-    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).select_related("created_by")
-    return list(running.order_by("created_at")[:5])
+HALTED_SHOWN_FOR = timedelta(hours=1)
+
+
+def bulk_actions_to_show() -> list[BulkAction]:
+    """For the progress box of the list page, oldest first: the rollouts under way, and those
+    halted in the last hour (their creator lost a permission, say), with the reason."""
+    shown = BulkAction.objects.filter(
+        Q(status=BulkAction.Status.RUNNING)
+        | Q(status=BulkAction.Status.HALTED, updated_at__gte=timezone.now() - HALTED_SHOWN_FOR)
+    ).select_related("created_by")
+    return list(shown.order_by("created_at")[:5])

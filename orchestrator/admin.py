@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from orchestrator.actions import ActionName, may_act
 from orchestrator.commands import commands_all
 from orchestrator.definitions import (
     InvalidDefinition,
@@ -347,10 +348,10 @@ class ProcessInstanceAdmin(ReadOnlyAdmin):
         return dashboard_link(obj.pk)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("orchestrator.retry_step")
+        return may_act(request.user, ActionName.RETRY)
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("orchestrator.cancel_process")
+        return may_act(request.user, ActionName.CANCEL)
 
     @admin.action(description="Retry the step that waits (through the engine)", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[ProcessInstance]) -> HttpResponse | None:
@@ -382,11 +383,11 @@ class ProcessInstanceAdmin(ReadOnlyAdmin):
                 operator_act(
                     process_id=str(process.pk),
                     action=action,
-                    actor=request.user.get_username(),
+                    user=request.user,
                     reason=f"admin: {reason}",
                 )
                 applied += 1
-            except (ActionNotAllowed, ProcessNotFound) as exc:
+            except (ActionNotAllowed, ProcessNotFound, PermissionDenied) as exc:
                 refused.append(f"{process.business_key}: {exc}")
         self.message_user(request, f"{action}: applied to {applied} process(es).", messages.SUCCESS)
         for line in refused:

@@ -8,27 +8,28 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard import actions, selectors
+from dashboard import selectors
 from dashboard.bulk import MAX_TARGETS, bulk_preview, bulk_start, bulk_stop
 from dashboard.filters import ProcessFilter
 from dashboard.models import BulkAction
-from dashboard.views.access import require_permission, staff_required
+from dashboard.views.access import dashboard_view, require_permission
+from orchestrator.actions import ACTIONS, BULK_PERMISSION
 
 BULK_ACTIONS = ("retry", "cancel")
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
+@dashboard_view
 def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     if action not in BULK_ACTIONS:
         raise Http404("no such bulk action")
-    require_permission(request, actions.BULK_PERMISSION)
-    require_permission(request, actions.ACTIONS[action].permission)
+    require_permission(request, BULK_PERMISSION)
+    require_permission(request, ACTIONS[action].permission)
     params = request.GET if request.method == "GET" else request.POST
     form = ProcessFilter(params)
     if not form.is_valid():
         # Never widen a bulk action to "everything" because one filter could not be read.
-        context = {"action": actions.ACTIONS[action], "filter_errors": form.errors, "params": params}
+        context = {"action": ACTIONS[action], "filter_errors": form.errors, "params": params}
         return render(request, "dashboard/_bulk_dialog.html", context, status=422)
     chosen = form.filter(selectors.processes_for_list().select_related("definition").defer(None))
     ids = [value for value in params.getlist("ids") if _is_uuid(value)]
@@ -37,7 +38,7 @@ def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     preview = bulk_preview(action, chosen.order_by("-created_at")[:MAX_TARGETS])
     description = (f"{len(ids)} selected" if ids else form.describe())[: BulkAction.DESCRIPTION_LENGTH]
     context = {
-        "action": actions.ACTIONS[action],
+        "action": ACTIONS[action],
         "preview": preview,
         "services": sorted(preview.calls.items()),
         "description": description,
@@ -70,21 +71,21 @@ def bulk_action(request: HttpRequest, action: str) -> HttpResponse:
     )
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
-    running = selectors.running_bulk_actions()
+    running = selectors.bulk_actions_to_show()
     return render(
         request, "dashboard/_bulk_started.html", {"bulk_actions": running, "oob": True, "may_bulk": True}
     )
 
 
 @require_POST
-@staff_required
+@dashboard_view
 def bulk_stop_view(request: HttpRequest, pk: str) -> HttpResponse:
-    require_permission(request, actions.BULK_PERMISSION)
+    require_permission(request, BULK_PERMISSION)
     bulk = get_object_or_404(BulkAction, pk=pk)
-    bulk_stop(bulk)
+    bulk_stop(bulk, reason=f"stopped by {request.user.get_username()}")
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:processes")
-    running = selectors.running_bulk_actions()
+    running = selectors.bulk_actions_to_show()
     return render(request, "dashboard/_bulk_progress.html", {"bulk_actions": running, "may_bulk": True})
 
 

@@ -10,7 +10,8 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import actions, fragments, selectors
-from dashboard.views.access import require_permission, staff_required
+from dashboard.views.access import dashboard_view, require_permission
+from orchestrator.actions import ACTIONS
 from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
@@ -21,7 +22,7 @@ def _process(pk: str) -> ProcessInstance:
 
 
 @require_GET
-@staff_required
+@dashboard_view
 def process_detail(request: HttpRequest, pk: str) -> HttpResponse:
     process = _process(pk)
     context = fragments.detail_context(process, request.user)
@@ -32,7 +33,7 @@ def process_detail(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @require_GET
-@staff_required
+@dashboard_view
 def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
     """The state right after event `seq`, replayed from the history."""
     process = _process(pk)
@@ -47,12 +48,12 @@ def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
+@dashboard_view
 def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     """GET: the confirmation dialog, saying what will happen. POST: do it, through the engine."""
-    if action not in actions.ACTIONS:
+    if action not in ACTIONS:
         raise Http404("no such action")
-    require_permission(request, actions.ACTIONS[action].permission)
+    require_permission(request, ACTIONS[action].permission)
     process = _process(pk)
     step = request.GET.get("step") or request.POST.get("step") or None
     definition = selectors.definition_of(process)
@@ -61,7 +62,7 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     state = selectors.state_of(process)
     context: dict[str, Any] = {
         "process": process,
-        "action": actions.ACTIONS[action],
+        "action": ACTIONS[action],
         "step": step,
         "preview": [],
         "fields": [],
@@ -99,5 +100,5 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
         return redirect("dashboard:process", pk=process.pk)
     process.refresh_from_db()
     # The outcome as the engine recorded it, swapped into the page; the socket does the rest.
-    done = render_to_string("dashboard/_action_done.html", {"action": actions.ACTIONS[action]})
+    done = render_to_string("dashboard/_action_done.html", {"action": ACTIONS[action]})
     return HttpResponse(done + fragments.detail_fragments(process, request.user))

@@ -7,11 +7,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard import fragments, selectors
-from dashboard.views.access import staff_required
+from dashboard.views.access import dashboard_view
 
 
 @require_GET
-@staff_required
+@dashboard_view
 def process_list(request: HttpRequest) -> HttpResponse:
     context = fragments.list_context(request.GET, request.user)
     context["workflows"] = selectors.workflow_versions()

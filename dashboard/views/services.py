@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from booking.models import DemoTraffic, ServiceFaults
 from booking.traffic import demo_traffic_get, demo_traffic_set
 from dashboard.actions import FAULTS_PERMISSION
-from dashboard.views.access import require_permission, staff_required
+from dashboard.views.access import dashboard_view, require_permission
 
 
 class FaultsForm(forms.ModelForm):
@@ -39,8 +39,9 @@ def _rows(request: HttpRequest) -> list[tuple[ServiceFaults, FaultsForm]]:
 
 
 @require_GET
-@staff_required
+@dashboard_view
 def services(request: HttpRequest) -> HttpResponse:
+    require_permission(request, "booking.view_servicefaults")
     context = {
         "rows": _rows(request),
         "traffic": demo_traffic_get(),
@@ -51,7 +52,7 @@ def services(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_required
+@dashboard_view
 def faults_save(request: HttpRequest, service: str) -> HttpResponse:
     require_permission(request, FAULTS_PERMISSION)
     if service not in ServiceFaults.Service.values:
@@ -68,7 +69,7 @@ def faults_save(request: HttpRequest, service: str) -> HttpResponse:
 
 
 @require_POST
-@staff_required
+@dashboard_view
 def traffic_save(request: HttpRequest) -> HttpResponse:
     require_permission(request, FAULTS_PERMISSION)
     form = TrafficForm(request.POST, instance=demo_traffic_get())

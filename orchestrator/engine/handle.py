@@ -18,12 +18,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.logging import process_context
 from orchestrator import signals
+from orchestrator.actions import Operator, StepUse, action_get
 from orchestrator.commands import command_get, output_validate
 from orchestrator.definitions import (
     definition_active,
@@ -165,35 +167,34 @@ def dead_letter_keep(task_name: str, body: Any, reason: str, *, process_id: str 
 
 # --- operators -------------------------------------------------------------------------------
 
-OPERATOR_ACTIONS = {
-    "retry": EventType.OPERATOR_RETRIED,
-    "skip": EventType.OPERATOR_SKIPPED,
-    "cancel": EventType.OPERATOR_CANCELLED,
-    "compensate": EventType.OPERATOR_COMPENSATED,
-    "pause": EventType.OPERATOR_PAUSED,
-    "resume": EventType.OPERATOR_RESUMED,
-}
-
 
 def operator_act(
     *,
     process_id: str,
     action: str,
-    actor: str,
+    user: Operator,
     reason: str = "",
     step: str | None = None,
     output: dict[str, Any] | None = None,
 ) -> ProcessInstance:
     """Apply an operator's action now, as an event in the history carrying who and why.
 
-    A retry without a step retries the one that waits (for an operator, or in backoff), chosen
-    under the process's lock. Raises ActionNotAllowed (with the reason) when the action does not
-    apply in the current state, and ValueError when a skip's output does not match the command's
-    declared output.
+    1. Refuse a user without the action's permission (PermissionDenied): every entry point
+       (dashboard, admin, API, bulk rollouts) goes through here, so none can forget it.
+    2. Under the process's lock, a retry without a step picks the one that waits (for an
+       operator, or in backoff).
+    3. Refuse an action that does not apply now (ActionNotAllowed, with the reason), and a
+       skip whose output does not match the command's declared output (ValueError).
+    4. Record the event and apply it like any other.
     """
-    if action not in OPERATOR_ACTIONS:
-        raise ActionNotAllowed(f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
-    event_type = OPERATOR_ACTIONS[action]
+    kind = action_get(action)
+    if not user.has_perm(kind.permission):
+        raise PermissionDenied(f"You need the permission {kind.permission!r} for this.")
+    if kind.step == StepUse.REQUIRED and not step:
+        raise ActionNotAllowed(f"{kind.name} needs a step")
+    if kind.step == StepUse.NONE:
+        step = None
+    event_type = kind.event
     with process_context(process_id), transaction.atomic():
         instance = _locked(process_id)
         if instance is None:
@@ -217,7 +218,7 @@ def operator_act(
             message_id=f"operator:{uuid.uuid4()}",
             step=step,
             payload=payload,
-            actor=actor,
+            actor=user.get_username(),
             reason=reason,
         )
         _transition(instance, instance.definition, state, [event])

@@ -17,7 +17,10 @@ from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy
 from orchestrator.status import OnExhausted
 
+# What every dashboard page needs, and what the booking card and the ledger need.
+READ_PERMISSIONS = ["view_processinstance", "view_booking", "view_servicefaults"]
 OPERATOR_PERMISSIONS = [
+    *READ_PERMISSIONS,
     "retry_step",
     "skip_step",
     "cancel_process",
@@ -44,8 +47,8 @@ def operator(db: None) -> Client:
 
 @pytest.fixture
 def viewer(db: None) -> Client:
-    """Staff, so the dashboard is open to them, but allowed to change nothing."""
-    return user_with("victor")
+    """Staff who may read processes and bookings, but change nothing."""
+    return user_with("victor", permissions=READ_PERMISSIONS)
 
 
 @pytest.fixture

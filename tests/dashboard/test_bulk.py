@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -13,7 +16,7 @@ from dashboard.bulk import bulk_advance
 from dashboard.models import BulkAction
 from orchestrator.models import Event as EventRow
 from orchestrator.models import ProcessInstance
-from tests.dashboard.conftest import book
+from tests.dashboard.conftest import READ_PERMISSIONS, book, user_with
 from tests.support.engine import answer, last_command
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
@@ -148,3 +151,26 @@ def test_a_broken_process_is_skipped_and_other_rollouts_go_on(operator: Client, 
         "could not be applied: RuntimeError: corrupt snapshot"
         in BulkAction.objects.get(reason="a").problems[0]
     )
+
+
+@pytest.mark.parametrize("change", ["permission removed", "account deactivated"])
+def test_a_rollout_halts_when_its_creator_may_no_longer_run_it(operator: Client, change: str) -> None:
+    waiting(4)
+    operator.post("/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"})
+    now = timezone.now() + timedelta(seconds=1)
+    assert bulk_advance(now=now) == 2
+    olga = get_user_model().objects.get(username="olga")
+    if change == "permission removed":
+        olga.user_permissions.remove(Permission.objects.get(codename="retry_step"))
+        expected = "olga no longer has the permission 'orchestrator.retry_step'"
+    else:
+        olga.is_active = False
+        olga.save()
+        expected = "olga's account is no longer active"
+    assert bulk_advance(now=now + timedelta(seconds=1)) == 0
+    bulk = BulkAction.objects.get()
+    assert (bulk.status, bulk.position, bulk.stop_reason) == ("halted", 2, expected)
+    assert EventRow.objects.filter(type="operator.retried").count() == 2
+    # The operators see why it stopped, where they watched it run.
+    page = user_with("vera", permissions=READ_PERMISSIONS).get("/").content.decode()
+    assert f"Halted at 2 of 4: {expected}" in html.unescape(page)

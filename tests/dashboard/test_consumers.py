@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 
@@ -14,10 +15,12 @@ from dashboard.consumers import CLOSE_FORBIDDEN, CLOSE_LOGGED_OUT
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
-def session_cookie_for(*, staff: bool) -> tuple[bytes, bytes]:
+def session_cookie_for(*, staff: bool, may_read: bool = True) -> tuple[bytes, bytes]:
     user = get_user_model().objects.create_user(
         username="staff" if staff else "customer", password="pw-123456789", is_staff=staff
     )
+    if may_read:
+        user.user_permissions.set(Permission.objects.filter(codename="view_processinstance"))
     client = Client()
     client.force_login(user)
     return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
@@ -30,6 +33,11 @@ def communicator(*headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
 @pytest.fixture
 def staff_cookie(transactional_db: None) -> tuple[bytes, bytes]:
     return session_cookie_for(staff=True)
+
+
+@pytest.fixture
+def unreadable_staff_cookie(transactional_db: None) -> tuple[bytes, bytes]:
+    return session_cookie_for(staff=True, may_read=False)
 
 
 @pytest.fixture
@@ -48,6 +56,16 @@ async def test_anonymous_socket_is_refused(transactional_db: None) -> None:
 @pytest.mark.asyncio
 async def test_logged_in_non_staff_socket_is_refused(non_staff_cookie: tuple[bytes, bytes]) -> None:
     ws = communicator(non_staff_cookie)
+    connected, code = await ws.connect()
+    assert connected is False
+    assert code == CLOSE_FORBIDDEN
+
+
+@pytest.mark.asyncio
+async def test_staff_without_the_permission_to_read_processes_are_refused(
+    unreadable_staff_cookie: tuple[bytes, bytes],
+) -> None:
+    ws = communicator(unreadable_staff_cookie)
     connected, code = await ws.connect()
     assert connected is False
     assert code == CLOSE_FORBIDDEN

@@ -14,7 +14,7 @@ from django.test import Client
 from booking.models import Booking
 from config.asgi import application
 from dashboard import groups
-from tests.dashboard.conftest import book, user_with
+from tests.dashboard.conftest import READ_PERMISSIONS, book, user_with
 from tests.support.engine import answer, last_command
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
@@ -27,7 +27,7 @@ def cookie_of(client: Client) -> tuple[bytes, bytes]:
 
 @pytest.fixture
 def staff_cookie(transactional_db: None, fragile_workflow: str) -> tuple[bytes, bytes]:
-    return cookie_of(user_with("stella"))
+    return cookie_of(user_with("stella", permissions=READ_PERMISSIONS))
 
 
 def book_in_thread() -> Booking:

@@ -30,6 +30,27 @@ def test_users_who_are_not_staff_are_refused(db: None) -> None:
     assert b"staff only" in response.content
 
 
+def test_staff_without_the_permission_to_read_processes_see_nothing(db: None) -> None:
+    process = book().process
+    assert process is not None
+    nobody = user_with("stan")  # staff, no permission at all
+    for url in ("/", f"/processes/{process.pk}/", f"/processes/{process.pk}/state/1/", "/services/"):
+        response = nobody.get(url)
+        assert response.status_code == 403, url
+        assert b"Ada Lovelace" not in response.content
+
+
+def test_customers_and_the_ledger_need_the_permission_to_read_bookings(db: None) -> None:
+    process = book().process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_SECRET", amount="420.00", currency="EUR")
+    reader = user_with("rita", permissions=["view_processinstance"])
+    listing = reader.get("/").content.decode()
+    assert str(process.pk) in listing and "ada@example.com" not in listing
+    detail = reader.get(f"/processes/{process.pk}/").content.decode()
+    assert "charged 420.00 EUR" not in detail and "booking.view_booking" in detail
+
+
 def test_the_list_shows_counts_and_rows_newest_first(viewer: Client) -> None:
     first, second = book(), book()
     response = viewer.get("/")

@@ -27,7 +27,7 @@ from booking.faults import faults_set
 from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy
 from orchestrator.status import OnExhausted
-from tests.dashboard.conftest import OPERATOR_PERMISSIONS, book
+from tests.dashboard.conftest import OPERATOR_PERMISSIONS, READ_PERMISSIONS, book
 from tests.support.processes import WatchedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +217,7 @@ def test_an_operator_watches_and_fixes_bookings_live(
 
     # 5. Someone without the permissions sees no action and gets 403 on a forged POST.
     page = browser.new_page()
-    log_in(page, base, backdoor.run("create_user", "victor", []))
+    log_in(page, base, backdoor.run("create_user", "victor", READ_PERMISSIONS))
     page.goto(f"{base}/processes/{stuck}/")
     assert page.locator("[data-action]").count() == 0
     status = page.evaluate(

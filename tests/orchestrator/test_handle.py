@@ -26,7 +26,7 @@ from orchestrator.history import history_events
 from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.models import Event as EventRow
-from tests.support.engine import SentTasks, answer, last_command
+from tests.support.engine import SentTasks, an_operator, answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -286,7 +286,7 @@ def test_commands_left_unpublished_when_a_process_ends_are_never_sent(sent_tasks
     process = start()  # its charge was never published (say, the broker was down)
     from orchestrator.engine.handle import operator_act
 
-    operator_act(process_id=str(process.pk), action="cancel", actor="ops")
+    operator_act(process_id=str(process.pk), action="cancel", user=an_operator())
     # The cancel waits for the in-flight charge; it times out and is undone, then the e-mail goes.
     timers_fire(now=timezone.now() + timedelta(seconds=11))
     answer(last_command(process, "payment"), refund_id=None, amount="0.00", currency="EUR")

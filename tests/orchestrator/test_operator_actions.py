@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.engine.handle import ProcessNotFound, operator_act, process_start
 from orchestrator.models import Event as EventRow
 from orchestrator.models import ProcessInstance
-from tests.support.engine import answer, last_command
+from tests.support.engine import an_operator, answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -29,14 +30,17 @@ def started() -> ProcessInstance:
 def test_pause_and_resume_are_recorded_with_actor_and_reason() -> None:
     process = started()
     operator_act(
-        process_id=str(process.pk), action="pause", actor="ops@example.com", reason="card issuer outage"
+        process_id=str(process.pk),
+        action="pause",
+        user=an_operator("ops@example.com"),
+        reason="card issuer outage",
     )
     process.refresh_from_db()
     assert process.status == "paused"
     row = EventRow.objects.filter(process=process).order_by("-seq").first()
     assert row is not None
     assert (row.type, row.actor, row.reason) == ("operator.paused", "ops@example.com", "card issuer outage")
-    operator_act(process_id=str(process.pk), action="resume", actor="ops@example.com")
+    operator_act(process_id=str(process.pk), action="resume", user=an_operator("ops@example.com"))
     process.refresh_from_db()
     assert process.status == "running"
 
@@ -44,23 +48,23 @@ def test_pause_and_resume_are_recorded_with_actor_and_reason() -> None:
 def test_an_action_that_does_not_apply_is_refused_and_not_recorded() -> None:
     process = started()
     with pytest.raises(ActionNotAllowed, match="not paused"):
-        operator_act(process_id=str(process.pk), action="resume", actor="ops")
+        operator_act(process_id=str(process.pk), action="resume", user=an_operator())
     with pytest.raises(ActionNotAllowed, match="nothing to retry"):
-        operator_act(process_id=str(process.pk), action="retry", step="payment", actor="ops")
+        operator_act(process_id=str(process.pk), action="retry", step="payment", user=an_operator())
     with pytest.raises(ActionNotAllowed, match="unknown action"):
-        operator_act(process_id=str(process.pk), action="explode", actor="ops")
+        operator_act(process_id=str(process.pk), action="explode", user=an_operator())
     assert EventRow.objects.filter(process=process).count() == 1
 
 
 def test_unknown_process_is_reported() -> None:
     with pytest.raises(ProcessNotFound):
-        operator_act(process_id="6f1c1c1e-0000-0000-0000-000000000000", action="pause", actor="ops")
+        operator_act(process_id="6f1c1c1e-0000-0000-0000-000000000000", action="pause", user=an_operator())
 
 
 def test_cancel_compensates_what_was_done_and_ends_cancelled() -> None:
     process = started()
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
-    operator_act(process_id=str(process.pk), action="cancel", actor="ops", reason="customer called")
+    operator_act(process_id=str(process.pk), action="cancel", user=an_operator(), reason="customer called")
     process.refresh_from_db()
     assert process.status == "compensating"
     # The flight was in flight: wait for it, then undo it, then the payment.
@@ -80,12 +84,12 @@ def test_skip_checks_the_output_against_the_declared_shape() -> None:
     with pytest.raises(
         ValueError, match=r"output does not match payments\.charge: payment_id: Field required"
     ):
-        operator_act(process_id=str(process.pk), action="skip", step="payment", actor="ops", output={})
+        operator_act(process_id=str(process.pk), action="skip", step="payment", user=an_operator(), output={})
     operator_act(
         process_id=str(process.pk),
         action="skip",
         step="payment",
-        actor="ops",
+        user=an_operator(),
         reason="charged by phone",
         output={"payment_id": "pay_phone", "amount": "420.00", "currency": "EUR"},
     )
@@ -102,7 +106,19 @@ def test_skip_checks_the_output_against_the_declared_shape() -> None:
 def test_a_retry_without_a_step_retries_the_one_that_waits() -> None:
     process = started()
     answer(last_command(process, "payment"), succeeded=False)  # waits to retry (backoff)
-    operator_act(process_id=str(process.pk), action="retry", actor="ops", reason="now")
+    operator_act(process_id=str(process.pk), action="retry", user=an_operator(), reason="now")
     assert last_command(process, "payment").attempt == 2
     with pytest.raises(ActionNotAllowed, match="no step waits to be retried"):
-        operator_act(process_id=str(process.pk), action="retry", actor="ops", reason="again")
+        operator_act(process_id=str(process.pk), action="retry", user=an_operator(), reason="again")
+
+
+def test_the_engine_itself_refuses_a_user_without_the_actions_permission() -> None:
+    process = started()
+    pauser = an_operator("paul", permissions=["pause_process"])
+    with pytest.raises(PermissionDenied, match=r"orchestrator\.cancel_process"):
+        operator_act(process_id=str(process.pk), action="cancel", user=pauser, reason="not mine to do")
+    operator_act(process_id=str(process.pk), action="pause", user=pauser, reason="mine")
+    assert list(EventRow.objects.filter(process=process).values_list("type", "actor")) == [
+        ("process.started", ""),
+        ("operator.paused", "paul"),
+    ]

@@ -61,3 +61,21 @@ def answer(
     outcome = message_handle(body)
     assert outcome.status == "applied", outcome
     return body
+
+
+def an_operator(username: str = "ops", *, permissions: list[str] | None = None) -> Any:
+    """A user with every operator action's permission (or just `permissions`, as codenames)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from orchestrator.actions import ACTIONS
+
+    model = get_user_model()
+    user, _ = model.objects.get_or_create(username=username)
+    codenames = (
+        [action.permission.split(".")[1] for action in ACTIONS.values()]
+        if permissions is None
+        else permissions
+    )
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return model.objects.get(pk=user.pk)  # fresh: Django caches a user's permissions
