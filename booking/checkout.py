@@ -25,8 +25,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.models import Booking
 from booking.throttle import over_limit
+from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.handle import WorkflowNotFound
+from orchestrator.engine.validate import kept_steps
 from orchestrator.status import ProcessStatus, StepStatus
 
 logger = logging.getLogger(__name__)
@@ -152,13 +154,14 @@ def _booking(token: str) -> Booking:
         booking_id = signing.loads(token, salt=SALT)
     except signing.BadSignature:
         raise Http404("no such booking") from None
-    booking = Booking.objects.select_related("process").filter(pk=booking_id).first()
+    booking = Booking.objects.select_related("process__definition").filter(pk=booking_id).first()
     if booking is None or booking.process is None:
         raise Http404("no such booking")
     return booking
 
 
 UNDONE = "Everything was undone; anything charged is refunded."
+KEPT = "Not everything could be undone automatically: our team will contact you about what remains."
 CUSTOMER_STEPS = [
     ("payment", "Payment"),
     ("flight", "Flight"),
@@ -205,14 +208,21 @@ def progress(booking: Booking) -> dict[str, Any]:
         else:
             lines.append((label, "pending", ""))
     status = booking.process.status
+    # A step the workflow keeps on purpose (say, a fee) was not undone: do not promise otherwise.
+    kept = [
+        key
+        for key in kept_steps(definition_for_run(booking.process.definition), declared_commands())
+        if state.steps[key].status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+    ]
+    undone = KEPT if kept else UNDONE
     return {
         "lines": lines,
         "status": status,
         "ended": status in ProcessStatus.terminal(),
         "headline": {
             ProcessStatus.COMPLETED: "Your trip is booked. Have a good journey!",
-            ProcessStatus.COMPENSATED: f"We could not book your trip. {UNDONE}",
-            ProcessStatus.CANCELLED: f"Your booking was cancelled. {UNDONE}",
+            ProcessStatus.COMPENSATED: f"We could not book your trip. {undone}",
+            ProcessStatus.CANCELLED: f"Your booking was cancelled. {undone}",
             ProcessStatus.FAILED: "This is taking longer than usual: our team has been told and is on it.",
         }.get(ProcessStatus(status), "We are booking your trip…"),
     }

@@ -1,221 +1,165 @@
-"""What the services really did for each booking, and whether the money adds up."""
+"""What the services really did for each process, and whether the money adds up.
+
+Every service declares how its records read as effects (`LEDGER_SOURCES`); the ledger, the money
+check, the dashboard and the API are built from those declarations alone, so a new service is
+listed everywhere once it declares its source (a test checks that every queue has one). Effects
+are found by process id, never by a booking reference copied from a process's input: a process
+started with made-up input cannot touch another booking's ledger.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count
+from booking.models import Booking
+from booking.services import notifications, payments
+from booking.services.records import Effect
+from booking.services.reservations import CARS, FLIGHTS, HOTELS
+from orchestrator.definitions import declared_commands, definition_for_run
+from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS
+from orchestrator.engine.types import Definition, State, StepState
+from orchestrator.models import ProcessInstance
+from orchestrator.status import ProcessStatus, StepStatus
 
-from booking.models import (
-    Booking,
-    CarReservation,
-    Charge,
-    FlightReservation,
-    HotelReservation,
-    Notification,
-    Refund,
-)
-from orchestrator.status import ProcessStatus
-
-
-@dataclass
-class Ledger:
-    reference: str
-    charged: Decimal = Decimal("0.00")
-    refunded: Decimal = Decimal("0.00")
-    charges: int = 0  # successful charges (never more than one)
-    flights_booked: int = 0  # still booked, i.e. not cancelled
-    flights_cancelled: int = 0
-    hotels_booked: int = 0
-    hotels_cancelled: int = 0
-    notifications: list[str] = field(default_factory=list)  # templates sent
-
-    @property
-    def net(self) -> Decimal:
-        return self.charged - self.refunded
+# Each service's ledger, by the queue its commands go to.
+LEDGER_SOURCES: dict[str, Callable[[Collection[str]], list[Effect]]] = {
+    "payments": payments.effects,
+    "flights": FLIGHTS.effects,
+    "hotels": HOTELS.effects,
+    "cars": CARS.effects,
+    "notifications": notifications.effects,
+}
 
 
-def ledgers_for(references: Iterable[str]) -> dict[str, Ledger]:
-    """One ledger per booking reference, in a fixed number of queries."""
-    refs = list(references)
-    ledgers = {ref: Ledger(reference=ref) for ref in refs}
-    for charge in Charge.objects.filter(booking_reference__in=refs, status=Charge.Status.CHARGED):
-        ledger = ledgers[charge.booking_reference]
-        ledger.charged += charge.amount
-        ledger.charges += 1
-    for refund in Refund.objects.filter(charge__booking_reference__in=refs).select_related("charge"):
-        ledgers[refund.charge.booking_reference].refunded += refund.amount
-    for model, booked, cancelled in (
-        (FlightReservation, "flights_booked", "flights_cancelled"),
-        (HotelReservation, "hotels_booked", "hotels_cancelled"),
-    ):
-        rows = (
-            model.objects.filter(booking_reference__in=refs, status__in=["booked", "cancelled"])
-            .values("booking_reference", "status")
-            .annotate(n=Count("id"))
-        )
-        for row in rows:
-            ledger = ledgers[row["booking_reference"]]
-            name = booked if row["status"] == "booked" else cancelled
-            setattr(ledger, name, getattr(ledger, name) + row["n"])
-    for note in Notification.objects.filter(booking_reference__in=refs, status=Notification.Status.SENT):
-        ledgers[note.booking_reference].notifications.append(note.template)
-    return ledgers
+def effects_by_process(process_ids: Iterable[object]) -> dict[str, list[Effect]]:
+    """Every effect of each process, in one query per service."""
+    ids = [str(pk) for pk in process_ids]
+    found: dict[str, list[Effect]] = defaultdict(list)
+    for source in LEDGER_SOURCES.values():
+        for effect in source(ids):
+            found[effect.process_id].append(effect)
+    return found
+
+
+# --- the money check -----------------------------------------------------------------------------
 
 
 def money_problems(bookings: Iterable[Booking]) -> list[str]:
     """Every booking whose side effects do not match how its process ended.
 
-    Completed: charged exactly the amount once, one flight and one hotel still booked.
-    Compensated or cancelled: nothing charged net, nothing left booked.
+    Completed: charged exactly the amount, once; what each succeeded step did still stands.
+    Compensated or cancelled: nothing charged net and nothing left standing, but for the steps
+    the workflow keeps on purpose.
     """
-    bookings = list(bookings)
-    ledgers = ledgers_for(b.reference for b in bookings)
+    bookings = [b for b in bookings if b.process_id is not None]
+    processes = ProcessInstance.objects.select_related("definition").in_bulk([b.process_id for b in bookings])
+    effects = effects_by_process(processes)
+    commands = declared_commands()
     problems = []
     for booking in bookings:
-        ledger = ledgers[booking.reference]
-        status = booking.process.status if booking.process else None
-        if ledger.charges > 1:
-            problems.append(f"{booking.reference}: charged {ledger.charges} times")
-        if status == ProcessStatus.COMPLETED:
-            if ledger.net != booking.amount:
-                problems.append(
-                    f"{booking.reference}: completed but net charge {ledger.net} != {booking.amount}"
-                )
-            if (ledger.flights_booked, ledger.hotels_booked) != (1, 1):
-                problems.append(
-                    f"{booking.reference}: completed with {ledger.flights_booked} flight(s) and "
-                    f"{ledger.hotels_booked} hotel(s) booked"
-                )
-        elif status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
-            if ledger.net != 0:
-                problems.append(f"{booking.reference}: {status} but net charge {ledger.net}")
-            if ledger.flights_booked or ledger.hotels_booked:
-                problems.append(f"{booking.reference}: {status} but a flight or hotel is still booked")
+        process = processes[booking.process_id]
+        definition = definition_for_run(process.definition)
+        state = state_from_json(process.state)
+        problems += [
+            f"{booking.reference}: {problem}"
+            for problem in _process_problems(
+                definition, state, effects.get(str(process.pk), []), booking.amount, commands
+            )
+        ]
     return problems
 
 
+def _process_problems(
+    definition: Definition,
+    state: State,
+    effects: list[Effect],
+    amount: Decimal,
+    commands: dict[str, str | None],
+) -> list[str]:
+    charges = [e for e in effects if e.charged]
+    net = sum((e.charged - e.refunded for e in effects), Decimal("0.00"))
+    standing = {e.step for e in effects if e.undoable and e.in_place}
+    undoable = {spec.key for spec in definition.steps if commands.get(spec.command) is not None}
+    problems = []
+    if len(charges) > 1:
+        problems.append(f"charged {len(charges)} times")
+    if state.status == ProcessStatus.COMPLETED:
+        if net != amount:
+            problems.append(f"completed but net charge {net} != {amount}")
+        done = {key for key in undoable if state.steps[key].status == StepStatus.SUCCEEDED}
+        if missing := sorted(done - standing):
+            problems.append(f"completed but what {', '.join(missing)} did does not stand")
+        if extra := sorted(standing - done):
+            problems.append(f"completed but {', '.join(extra)} left something standing")
+    elif state.status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
+        kept = {spec.key for spec in definition.steps if spec.keep_on_compensation}
+        kept_net = sum((e.charged - e.refunded for e in effects if e.step in kept), Decimal("0.00"))
+        if net != kept_net:
+            problems.append(f"{state.status} but net charge {net}")
+        if left := sorted(standing - kept):
+            problems.append(f"{state.status} but what {', '.join(left)} did still stands")
+    return problems
+
+
+# --- what an operator and the API see ------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Effect:
-    """One thing a service did for a booking, and where its undoing stands."""
+class LedgerLine:
+    """An effect with where its undoing stands, for the dashboard."""
 
-    service: str
-    step: str
-    what: str
-    undo: str  # what undid it, if anything
-    compensation: str  # compensated, pending compensation, compensation failed, not needed, in doubt, kept
+    effect: Effect
+    # compensated, pending compensation, compensation failed, in doubt, NOT compensated,
+    # kept on purpose, kept or not needed
+    compensation: str
 
 
-def effects_for(booking: Booking, steps: dict[str, dict[str, object]], process_status: str) -> list[Effect]:
-    """The side-effect ledger of one booking, each effect with its compensation status.
+def compensation_standing(effect: Effect, step: StepState | None, state: State, kept: bool) -> str:
+    """Where the undoing of one effect stands, from its step's state."""
+    if not effect.undoable or step is None:
+        return "kept" if effect.in_place else "not needed"
+    if step.status == StepStatus.COMPENSATED:
+        return "compensated"
+    if step.status == StepStatus.COMPENSATION_FAILED:
+        return "compensation failed"
+    if step.status in COMPENSATION_IN_PROGRESS:
+        return "pending compensation"
+    if step.in_doubt and step.status != StepStatus.SUCCEEDED:
+        return "in doubt"
+    if effect.in_place and state.status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
+        return "kept on purpose" if kept else "NOT compensated"
+    return "kept" if effect.in_place else "not needed"
 
-    `steps` is the process snapshot's steps (status, in_doubt, ...), keyed by step key; the
-    trip's steps are named payment, flight, hotel, notify and notify_cancelled.
-    """
-    ref = booking.reference
-    effects: list[Effect] = []
 
-    def standing(step: str, has_effect: bool) -> str:
-        st = steps.get(step, {})
-        status = str(st.get("status", ""))
-        if status == "compensated":
-            return "compensated"
-        if status == "compensation_failed":
-            return "compensation failed"
-        if status.startswith("compensation") or status == "compensating":
-            return "pending compensation"
-        if st.get("in_doubt") and status not in ("succeeded",):
-            return "in doubt"
-        if has_effect and process_status in ("compensated", "cancelled"):
-            return "NOT compensated"
-        return "kept" if has_effect else "not needed"
-
-    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
-        refund = getattr(charge, "refund", None)
-        what = {
-            Charge.Status.CHARGED: f"charged {charge.amount} {charge.currency} ({charge.payment_id})",
-            Charge.Status.DECLINED: "card declined: nothing charged",
-            Charge.Status.VOIDED: "voided before any charge",
-        }[Charge.Status(charge.status)]
-        undo = f"refunded {refund.amount} {refund.currency} ({refund.refund_id})" if refund else ""
-        effects.append(
-            Effect("payments", "payment", what, undo, standing("payment", charge.status == "charged"))
+def ledger_lines(process: ProcessInstance) -> list[LedgerLine]:
+    """What each service did for one process, each effect with where its undoing stands."""
+    state = state_from_json(process.state)
+    definition = definition_for_run(process.definition)
+    kept = {spec.key for spec in definition.steps if spec.keep_on_compensation}
+    return [
+        LedgerLine(
+            effect,
+            compensation_standing(effect, state.steps.get(effect.step), state, effect.step in kept),
         )
-    for model, service, step, label in (
-        (FlightReservation, "flights", "flight", "flight"),
-        (HotelReservation, "hotels", "hotel", "hotel"),
-        (CarReservation, "cars", "car", "car rental"),
-    ):
-        for record in model.objects.filter(booking_reference=ref):
-            code = getattr(record, "pnr", "") or getattr(record, "confirmation", "")
-            detail = getattr(record, "flight", "") or getattr(record, "hotel", "")
-            what = {
-                "booked": f"{label} booked: {code} {detail}".strip(),
-                "cancelled": f"{label} booked: {code} {detail}".strip(),
-                "sold_out": f"{label} sold out: nothing booked",
-                "voided": "voided before any booking",
-            }[record.status]
-            undo = f"cancelled ({code})" if record.status == "cancelled" else ""
-            effects.append(
-                Effect(service, step, what, undo, standing(step, record.status in ("booked", "cancelled")))
-            )
-    for note in Notification.objects.filter(booking_reference=ref).order_by("created_at"):
-        what = (
-            f"e-mail '{note.subject}' to {note.to}"
-            if note.status == "sent"
-            else f"e-mail to {note.to} bounced"
-        )
-        effects.append(Effect("notifications", "notify", what, "", "not needed"))
-    return effects
+        for effect in effects_by_process([process.pk]).get(str(process.pk), [])
+    ]
 
 
 def ledger_details(booking: Booking) -> dict[str, Any]:
     """Every charge, reservation and e-mail of a booking, as plain data (the API's ledger)."""
-    ref = booking.reference
-    charges = []
-    charged = refunded = Decimal("0.00")
-    for charge in Charge.objects.filter(booking_reference=ref).select_related("refund"):
-        refund = getattr(charge, "refund", None)
-        if charge.status == Charge.Status.CHARGED:
-            charged += charge.amount
-        if refund is not None:
-            refunded += refund.amount
-        charges.append(
-            {
-                "payment_id": charge.payment_id,
-                "status": charge.status,
-                "amount": str(charge.amount),
-                "currency": charge.currency,
-                "refund_id": refund.refund_id if refund else None,
-                "refunded": str(refund.amount if refund else Decimal("0.00")),
-            }
-        )
-    reservations = []
-    for model, service, code, detail in (
-        (FlightReservation, "flights", "pnr", "flight"),
-        (HotelReservation, "hotels", "confirmation", "hotel"),
-        (CarReservation, "cars", "confirmation", "car"),
-    ):
-        for record in model.objects.filter(booking_reference=ref):
-            reservations.append(
-                {
-                    "service": service,
-                    "reference": getattr(record, code),
-                    "details": getattr(record, detail),
-                    "status": record.status,
-                }
-            )
-    notifications = [
-        {"template": n.template, "to": n.to, "subject": n.subject, "status": n.status}
-        for n in Notification.objects.filter(booking_reference=ref).order_by("created_at")
-    ]
+    effects = effects_by_process([booking.process_id]).get(str(booking.process_id), [])
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for effect in effects:
+        by_kind[effect.kind].append(effect.detail)
     return {
-        "charged": str(charged),
-        "refunded": str(refunded),
-        "charges": charges,
-        "reservations": reservations,
-        "notifications": notifications,
+        "charged": str(sum((e.charged for e in effects), Decimal("0.00"))),
+        "refunded": str(sum((e.refunded for e in effects), Decimal("0.00"))),
+        "charges": by_kind["charge"],
+        "reservations": by_kind["reservation"],
+        "notifications": by_kind["notification"],
     }

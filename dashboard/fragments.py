@@ -10,13 +10,15 @@ from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from booking.ledger import effects_for
+from booking.ledger import ledger_lines
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
 from dashboard.graph import graph_layout, step_label
 from dashboard.views.access import BOOKING_VIEW_PERMISSION
 from orchestrator.actions import BULK_PERMISSION
+from orchestrator.definitions import declared_commands
 from orchestrator.engine.types import State
+from orchestrator.engine.validate import kept_steps
 from orchestrator.models import DeadLetter, ProcessInstance
 
 
@@ -67,7 +69,7 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         "state": shown,
         "graph": graph_layout(definition, shown),
         "booking": booking,
-        "effects": effects_for(booking, process.state.get("steps", {}), process.status) if booking else [],
+        "effects": ledger_lines(process) if may_see_bookings else [],
         "process_actions": actions.process_actions(definition, current, user),
         "step_actions": actions.step_actions(definition, current, user),
         "steps": [
@@ -76,6 +78,7 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         ],
         "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
         "may_see_bookings": may_see_bookings,
+        "kept_steps": kept_steps(definition, declared_commands()),
         "user": user,
     }
 

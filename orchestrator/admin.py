@@ -37,7 +37,7 @@ from orchestrator.definitions import (
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.engine.handle import ProcessNotFound, operator_act
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
-from orchestrator.engine.validate import definition_problems
+from orchestrator.engine.validate import definition_problems, kept_steps
 from orchestrator.models import (
     DeadLetter,
     DeliveryCount,
@@ -49,7 +49,7 @@ from orchestrator.models import (
     WorkflowDefinition,
 )
 from orchestrator.status import OnExhausted, ProcessStatus, StepPhase
-from orchestrator.workflow_io import ImportRefused, workflows_export, workflows_import
+from orchestrator.workflow_io import ImportRefused, ImportRights, workflows_export, workflows_import
 
 
 def dashboard_link(process_id: object, label: str = "open in dashboard") -> SafeString:
@@ -89,6 +89,7 @@ class StepForm(forms.ModelForm):
             "key",
             "command",
             "compensation",
+            "keep_on_compensation",
             "depends_on",
             "max_attempts",
             "initial_delay",
@@ -148,6 +149,7 @@ class StepFormSet(BaseInlineFormSet):
                 on_exhausted=OnExhausted(data["on_exhausted"]),
                 phase=StepPhase(data["phase"]),
                 params=data.get("params") or {},
+                keep_on_compensation=bool(data.get("keep_on_compensation")),
             )
             specs.append(spec)
             forms_by_key.setdefault(spec.key, []).append(form)
@@ -247,6 +249,13 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
+        kept = kept_steps(definition_compile(obj), declared_commands()) if obj is not None else []
+        if kept and request.method == "GET":
+            messages.warning(
+                request,
+                f"What {', '.join(kept)} did is kept when a process compensates: its command declares an "
+                "undo that this version does not send.",
+            )
         if obj is not None and obj.frozen_at is not None:
             messages.info(
                 request,
@@ -293,7 +302,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
+        rights = ImportRights(
+            add=self.has_add_permission(request), change=self.has_activate_permission(request)
+        )
+        if not (rights.add or rights.change):
             return HttpResponse("You may not import workflows.", status=403)
         problems: list[str] = []
         if request.method == "POST":
@@ -302,7 +314,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 problems = ["Choose a JSON file."]
             else:
                 try:
-                    done = workflows_import(upload.read().decode("utf-8", errors="replace"))
+                    done = workflows_import(upload.read().decode("utf-8", errors="replace"), rights=rights)
                 except ImportRefused as refused:
                     problems = refused.problems
                 else:

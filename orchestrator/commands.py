@@ -73,13 +73,25 @@ def command_summary(name: str, *, input: dict[str, Any], output: dict[str, Any] 
         return spec.description or name
 
 
+def _problems(exc: ValidationError, root: str) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or root}: {err['msg']}" for err in exc.errors())
+
+
+def input_problems(commands: list[str], input: Any) -> list[str]:
+    """What is wrong with a process's `input` for the commands its workflow sends (each reads it)."""
+    problems = []
+    for name in dict.fromkeys(commands):
+        try:
+            command_get(name).input.model_validate(input)
+        except ValidationError as exc:
+            problems.append(f"input for {name}: {_problems(exc, 'input')}")
+    return problems
+
+
 def output_validate(command: str, output: Any) -> dict[str, Any]:
     """Check `output` against the command's declared output; raise ValueError with the fields."""
     spec = command_get(command)
     try:
         return spec.output.model_validate(output).model_dump(mode="json")
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'output'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ValueError(f"output does not match {command}: {problems}") from None
+        raise ValueError(f"output does not match {command}: {_problems(exc, 'output')}") from None

@@ -37,6 +37,7 @@ def step_spec(row: StepDefinition) -> StepSpec:
         on_exhausted=OnExhausted(row.on_exhausted),
         phase=StepPhase(row.phase),
         params=dict(row.params or {}),
+        keep_on_compensation=row.keep_on_compensation,
     )
 
 
@@ -122,6 +123,7 @@ def definition_save(
             on_exhausted=spec.on_exhausted,
             phase=spec.phase,
             params=spec.params,
+            keep_on_compensation=spec.keep_on_compensation,
         )
         for index, spec in enumerate(steps)
     )

@@ -42,6 +42,11 @@ class StepDefinition(models.Model):
     key = models.SlugField(max_length=64, help_text="Unique within the workflow, e.g. 'payment'.")
     command = models.CharField(max_length=100, help_text="A command declared by a service.")
     compensation = models.CharField(max_length=100, blank=True, help_text="The command that undoes it.")
+    keep_on_compensation = models.BooleanField(
+        default=False,
+        help_text="Keep what this step did when the process compensates, although its command "
+        "declares an undo (shown as a warning wherever the step is).",
+    )
     depends_on = models.JSONField(
         default=list, blank=True, help_text="Keys of the steps that must be done first."
     )

@@ -7,6 +7,7 @@ with any problem changes nothing, and the error lists every problem with where i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import transaction
@@ -48,6 +49,7 @@ class StepFile(BaseModel):
     on_exhausted: Literal["pause", "compensate"] = "pause"
     phase: Literal["main", "after_compensation"] = "main"
     params: dict[str, Any] = Field(default_factory=dict)
+    keep_on_compensation: bool = False
 
 
 class WorkflowFile(BaseModel):
@@ -88,6 +90,7 @@ def _step_file(spec: StepSpec) -> dict[str, Any]:
         "on_exhausted": spec.on_exhausted.value,
         "phase": spec.phase.value,
         "params": spec.params,
+        "keep_on_compensation": spec.keep_on_compensation,
     }
 
 
@@ -119,13 +122,28 @@ def _spec(step: StepFile) -> StepSpec:
         on_exhausted=OnExhausted(step.on_exhausted),
         phase=StepPhase(step.phase),
         params=step.params,
+        keep_on_compensation=step.keep_on_compensation,
     )
 
 
-def workflows_import(text: str) -> list[str]:
+@dataclass(frozen=True)
+class ImportRights:
+    """What the importing user may do, as in the admin: add a version (a draft), and change what
+    exists or what new processes run on (replace an unused version, activate, retire)."""
+
+    add: bool = True
+    change: bool = True
+
+
+# The management command is for operators with shell access: it may do everything.
+ALL_RIGHTS = ImportRights()
+
+
+def workflows_import(text: str, *, rights: ImportRights = ALL_RIGHTS) -> list[str]:
     """Apply a JSON document of workflows; returns what was done, one line per workflow.
 
-    Raises ImportRefused with every problem found, having changed nothing.
+    Raises ImportRefused with every problem found, having changed nothing, including each thing
+    the file asks for that `rights` do not allow.
     """
     try:
         document = WorkflowsFile.model_validate_json(text)
@@ -152,6 +170,7 @@ def workflows_import(text: str) -> list[str]:
             problems.append(
                 f"{where}: exists with other steps and has processes; give the file a new version"
             )
+        problems += [f"{where}: {refusal}" for refusal in _refusals(workflow, existing, compiled, rights)]
     actives = [w for w in document.workflows if w.status == "active"]
     for name in {w.name for w in actives}:
         if sum(1 for w in actives if w.name == name) > 1:
@@ -166,6 +185,27 @@ def workflows_import(text: str) -> list[str]:
     except InvalidDefinition as exc:  # a race with an edit: still nothing changed
         raise ImportRefused([str(p) for p in exc.problems]) from None
     return done
+
+
+def _refusals(
+    workflow: WorkflowFile, existing: WorkflowDefinition | None, compiled: Definition, rights: ImportRights
+) -> list[str]:
+    """What the file asks for this version that the importing user may not do."""
+    refused = []
+    if existing is None and not rights.add:
+        refused.append("you may not add workflow versions")
+    if (
+        existing is not None
+        and existing.frozen_at is None
+        and not rights.change
+        and (definition_compile(existing) != compiled or existing.description != workflow.description)
+    ):
+        refused.append("you may not replace an existing version")
+    current = existing.status if existing is not None else DefinitionStatus.DRAFT
+    if workflow.status != current and workflow.status != DefinitionStatus.DRAFT and not rights.change:
+        verb = "activate" if workflow.status == DefinitionStatus.ACTIVE else "retire"
+        refused.append(f"you may not {verb} a version (it needs the permission to change workflows)")
+    return refused
 
 
 def _apply(workflow: WorkflowFile) -> str:

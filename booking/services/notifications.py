@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db import transaction
 
 from booking.models import Notification
-from booking.services.records import record_claim, trip_input
+from booking.services.records import Effect, record_claim, step_of, trip_input
 from booking.services.runner import Result
 from orchestrator.messages import CommandMessage
 
@@ -58,3 +60,21 @@ def send(command: CommandMessage, refuse: bool) -> Result:
     return Result(
         succeeded=True, output={"notification_id": str(record.pk), "to": record.to, "subject": record.subject}
     )
+
+
+def effects(process_ids: Collection[str]) -> list[Effect]:
+    """The e-mails sent (or bounced): nothing a compensation could take back."""
+    return [
+        Effect(
+            service="notifications",
+            process_id=str(note.process_id),
+            step=step_of(note.key),
+            kind="notification",
+            what=f"e-mail '{note.subject}' to {note.to}"
+            if note.status == Notification.Status.SENT
+            else f"e-mail to {note.to} bounced",
+            undoable=False,
+            detail={"template": note.template, "to": note.to, "subject": note.subject, "status": note.status},
+        )
+        for note in Notification.objects.filter(process_id__in=process_ids).order_by("id")
+    ]

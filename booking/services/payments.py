@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from django.db import transaction
 
 from booking.models import Charge, Refund
-from booking.services.records import code, record_claim, trip_input
+from booking.services.records import Effect, code, record_claim, step_of, trip_input
 from booking.services.runner import Result
 from orchestrator.messages import CommandMessage
 
@@ -74,3 +75,38 @@ def refund(command: CommandMessage, refuse: bool) -> Result:
             "currency": money_back.currency,
         },
     )
+
+
+def effects(process_ids: Collection[str]) -> list[Effect]:
+    """The ledger of the payment service: each charge, and its refund if there is one."""
+    found = []
+    for charge in Charge.objects.filter(process_id__in=process_ids).select_related("refund").order_by("id"):
+        refund = getattr(charge, "refund", None)
+        charged = charge.amount if charge.status == Charge.Status.CHARGED else Decimal("0.00")
+        refunded = refund.amount if refund is not None else Decimal("0.00")
+        found.append(
+            Effect(
+                service="payments",
+                process_id=str(charge.process_id),
+                step=step_of(charge.key),
+                kind="charge",
+                what={
+                    Charge.Status.CHARGED: f"charged {charge.amount} {charge.currency} ({charge.payment_id})",
+                    Charge.Status.DECLINED: "card declined: nothing charged",
+                    Charge.Status.VOIDED: "voided before any charge",
+                }[Charge.Status(charge.status)],
+                undo=f"refunded {refund.amount} {refund.currency} ({refund.refund_id})" if refund else "",
+                in_place=charged > refunded,
+                charged=charged,
+                refunded=refunded,
+                detail={
+                    "payment_id": charge.payment_id,
+                    "status": charge.status,
+                    "amount": str(charge.amount),
+                    "currency": charge.currency,
+                    "refund_id": refund.refund_id if refund else None,
+                    "refunded": str(refunded),
+                },
+            )
+        )
+    return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
@@ -48,3 +50,29 @@ def trip_input(command: CommandMessage) -> TripInput | Result:
 
 def code(prefix: str, length: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:
     return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One thing a service did under one idempotency key, as the ledger shows it.
+
+    Each service declares how its records read as effects (`LEDGER_SOURCES` in booking.ledger), so
+    the ledger, the money check and the API list every service, whichever it is.
+    """
+
+    service: str
+    process_id: str
+    step: str
+    kind: str  # "charge", "reservation" or "notification": the API groups them by kind
+    what: str  # in words, for the dashboard
+    undo: str = ""  # what undid it, if anything
+    in_place: bool = False  # it still stands: charged and not refunded, booked and not cancelled
+    undoable: bool = True  # a compensation takes this kind of effect back (an e-mail it cannot)
+    charged: Decimal = Decimal("0.00")
+    refunded: Decimal = Decimal("0.00")
+    detail: dict[str, Any] = field(default_factory=dict)  # the API's fields for it
+
+
+def step_of(key: str) -> str:
+    """The step an idempotency key ("<process id>:<step>") belongs to."""
+    return key.split(":", 1)[1] if ":" in key else key

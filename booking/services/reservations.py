@@ -6,7 +6,7 @@ service, and FLIGHTS, HOTELS and CARS describe each.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +14,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from booking.models import CarReservation, FlightReservation, HotelReservation, Reservation
-from booking.services.records import code, record_claim, trip_input
+from booking.services.records import Effect, code, record_claim, step_of, trip_input
 from booking.services.runner import Result
 from orchestrator.messages import CommandMessage
 
 
 @dataclass(frozen=True)
 class ReservationService:
+    service: str  # its queue, e.g. "flights"
     model: type[Reservation]
     what: str  # "flight", in messages
     code_field: str  # the reference the customer quotes: pnr, confirmation
@@ -66,6 +67,36 @@ class ReservationService:
         reference = getattr(record, self.code_field) if cancelled else None
         return Result(succeeded=True, output={"cancelled": cancelled, "reference": reference})
 
+    def effects(self, process_ids: Collection[str]) -> list[Effect]:
+        """This service's ledger: each reservation, and whether it was cancelled."""
+        found = []
+        for record in self.model._default_manager.filter(process_id__in=process_ids).order_by("id"):
+            code = getattr(record, self.code_field)
+            booked = f"{self.what} booked: {code} {getattr(record, self.detail_field)}".strip()
+            found.append(
+                Effect(
+                    service=self.service,
+                    process_id=str(record.process_id),
+                    step=step_of(record.key),
+                    kind="reservation",
+                    what={
+                        Reservation.Status.BOOKED: booked,
+                        Reservation.Status.CANCELLED: booked,
+                        Reservation.Status.SOLD_OUT: f"{self.what} sold out: nothing booked",
+                        Reservation.Status.VOIDED: "voided before any booking",
+                    }[Reservation.Status(record.status)],
+                    undo=f"cancelled ({code})" if record.status == Reservation.Status.CANCELLED else "",
+                    in_place=record.status == Reservation.Status.BOOKED,
+                    detail={
+                        "service": self.service,
+                        "reference": code,
+                        "details": getattr(record, self.detail_field),
+                        "status": record.status,
+                    },
+                )
+            )
+        return found
+
 
 def _route(itinerary: dict[str, Any]) -> str:
     route = f"{itinerary.get('origin', '???')}→{itinerary.get('destination', '???')}"
@@ -73,6 +104,7 @@ def _route(itinerary: dict[str, Any]) -> str:
 
 
 FLIGHTS = ReservationService(
+    service="flights",
     model=FlightReservation,
     what="flight",
     code_field="pnr",
@@ -81,6 +113,7 @@ FLIGHTS = ReservationService(
     describe=_route,
 )
 HOTELS = ReservationService(
+    service="hotels",
     model=HotelReservation,
     what="hotel",
     code_field="confirmation",
@@ -89,6 +122,7 @@ HOTELS = ReservationService(
     describe=lambda itinerary: itinerary.get("hotel") or f"Hotel in {itinerary.get('destination', 'town')}",
 )
 CARS = ReservationService(
+    service="cars",
     model=CarReservation,
     what="car",
     code_field="confirmation",

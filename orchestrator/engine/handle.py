@@ -26,7 +26,7 @@ from django.utils import timezone
 from config.logging import process_context
 from orchestrator import signals
 from orchestrator.actions import Operator, StepUse, action_get
-from orchestrator.commands import command_get, output_validate
+from orchestrator.commands import command_get, input_problems, output_validate
 from orchestrator.definitions import (
     definition_active,
     definition_check,
@@ -64,6 +64,10 @@ class WorkflowNotFound(LookupError):
     pass
 
 
+class InvalidInput(ValueError):
+    """A process's input that its workflow's commands cannot read."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What handling one message did."""
@@ -82,14 +86,19 @@ def process_start(
     """Start a process on the active version of `workflow`, once per business key.
 
     Returns the instance and whether it was created; a known business key returns the
-    existing instance, also when two callers race (the unique constraint decides).
+    existing instance, also when two callers race (the unique constraint decides). Raises
+    InvalidInput when `input` is not what the workflow's commands declare they read.
     """
-    existing = ProcessInstance.objects.filter(workflow_name=workflow, business_key=business_key).first()
-    if existing is not None:
-        return existing, False
     definition = definition_active(workflow)
     if definition is None:
         raise WorkflowNotFound(f"no active version of workflow {workflow!r}")
+    compiled = definition_for_run(definition)
+    commands = [c for spec in compiled.steps for c in (spec.command, spec.compensation) if c]
+    if problems := input_problems(commands, input):
+        raise InvalidInput("; ".join(problems))
+    existing = ProcessInstance.objects.filter(workflow_name=workflow, business_key=business_key).first()
+    if existing is not None:
+        return existing, False
     try:
         with transaction.atomic():
             if definition.frozen_at is None:

@@ -72,6 +72,9 @@ class StepSpec:
     on_exhausted: OnExhausted = OnExhausted.PAUSE
     phase: StepPhase = StepPhase.MAIN
     params: dict[str, Any] = field(default_factory=dict)  # fixed arguments of the command
+    # The definition says, on purpose, that what this step did stays when the process compensates
+    # although its command declares an undo (say, a non-refundable fee).
+    keep_on_compensation: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,16 @@ class Problem:
         return f"{where}{self.field}: {self.message}"
 
 
+def kept_steps(definition: Definition, commands: Mapping[str, str | None]) -> list[str]:
+    """Steps whose command declares an undo that the definition waives on purpose: what they did
+    stays when the process compensates (a warning for whoever reads the definition or a process)."""
+    return [
+        spec.key
+        for spec in definition.steps
+        if spec.keep_on_compensation and not spec.compensation and commands.get(spec.command) is not None
+    ]
+
+
 def definition_problems(definition: Definition, commands: Mapping[str, str | None]) -> list[Problem]:
     """Everything wrong with `definition`. `commands` maps each declared command to its undo (or None)."""
     problems: list[Problem] = []
@@ -46,6 +56,24 @@ def definition_problems(definition: Definition, commands: Mapping[str, str | Non
                         f"{spec.command} is undone by {declared}, not {spec.compensation}",
                     )
                 )
+            if spec.keep_on_compensation:
+                problems.append(
+                    Problem(
+                        spec.key,
+                        "keep_on_compensation",
+                        "a step with a compensation cannot also be kept when the process compensates",
+                    )
+                )
+        elif commands[spec.command] is not None and not spec.keep_on_compensation:
+            # Leaving out a declared undo would keep, say, the customer's money on a cancelled trip.
+            problems.append(
+                Problem(
+                    spec.key,
+                    "compensation",
+                    f"{spec.command} is undone by {commands[spec.command]}: choose it, or say on the step "
+                    "that what it did is kept when the process compensates",
+                )
+            )
         for dep in spec.depends_on:
             if dep == spec.key:
                 problems.append(Problem(spec.key, "depends_on", "a step cannot depend on itself"))

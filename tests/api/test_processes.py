@@ -11,9 +11,9 @@ from booking.models import Booking, ServiceFaults
 from orchestrator.models import Event, ProcessInstance
 from tests.api.conftest import ApiClient
 from tests.api.test_bookings import TRIP
-from tests.support.engine import answer, last_command
+from tests.support.engine import answer, deliver_all, last_command, trip_input
 
-START = {"workflow": "trip-booking", "business_key": "ext-1", "input": {"amount": "10.00"}}
+START = {"workflow": "trip-booking", "business_key": "ext-1", "input": trip_input("EXT-1", amount="10.00")}
 
 
 def test_start_a_process_and_again_for_the_same_key(api: ApiClient) -> None:
@@ -251,3 +251,31 @@ def test_a_damaged_cursor_is_not_a_crash(api: ApiClient) -> None:
 
     cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
     assert api.call("get", f"/api/processes?cursor={cursor}").status_code == 200
+
+
+def test_a_forged_process_start_cannot_touch_another_bookings_money(api: ApiClient, sent_tasks: Any) -> None:
+    from booking.ledger import money_problems
+
+    created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="real-1").json()
+    real = Booking.objects.get(pk=created["id"])
+    assert real.process is not None
+    assert deliver_all(real.process, sent_tasks).status == "completed"
+    # Someone allowed to start processes copies the real booking's reference into their own.
+    forged = trip_input(real.reference, amount="99999.99", customer_email="mallory@example.com")
+    response = api.call(
+        "post", "/api/processes", {"workflow": "trip-booking-parallel", "business_key": "x", "input": forged}
+    )
+    assert response.status_code == 201
+    deliver_all(ProcessInstance.objects.get(pk=response.json()["id"]), sent_tasks)
+    ledger = api.call("get", f"/api/bookings/{real.pk}").json()["ledger"]
+    assert [c["amount"] for c in ledger["charges"]] == ["420.00"]
+    assert (ledger["charged"], ledger["refunded"]) == ("420.00", "0.00")
+    assert money_problems([real]) == []
+
+
+def test_a_process_input_its_commands_cannot_read_is_refused(api: ApiClient) -> None:
+    start = {"workflow": "trip-booking", "business_key": "ext-2", "input": {"amount": "10.00"}}
+    response = api.call("post", "/api/processes", start)
+    assert response.status_code == 422
+    assert "input for payments.charge: reference: Field required" in response.json()["detail"]
+    assert not ProcessInstance.objects.filter(business_key="ext-2").exists()

@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from orchestrator.engine.handle import message_handle, process_start
 from orchestrator.models import ProcessInstance
+from tests.support.engine import trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
 
 def test_metrics_count_what_needs_attention(client: Client) -> None:
-    process_start(workflow="trip-booking", business_key="a", input={})
-    stuck, _ = process_start(workflow="trip-booking", business_key="b", input={})
+    process_start(workflow="trip-booking", business_key="a", input=trip_input())
+    stuck, _ = process_start(workflow="trip-booking", business_key="b", input=trip_input())
     ProcessInstance.objects.filter(pk=stuck.pk).update(wake_at=timezone.now() - timedelta(minutes=5))
     message_handle("garbage")
     text = client.get("/metrics").content.decode()

@@ -15,7 +15,7 @@ from django.urls import reverse
 from booking.demo import demo_workflows_load
 from orchestrator.engine.handle import process_start
 from orchestrator.models import DeliveryCount, Event, ProcessInstance, StepDefinition, WorkflowDefinition
-from tests.support.engine import answer, last_command
+from tests.support.engine import answer, last_command, trip_input
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +109,10 @@ def test_a_valid_definition_is_saved_as_a_draft(superuser: Client) -> None:
             [{**CHARGE, "compensation": "flights.cancel"}],
             "payments.charge is undone by payments.refund, not flights.cancel",
         ),
+        (
+            [{**CHARGE, "compensation": ""}],
+            "payments.charge is undone by payments.refund: choose it, or say on the step",
+        ),
         ([{**CHARGE, "max_attempts": 0}], "must be at least 1"),
         ([{**CHARGE, "initial_delay": -1}], "must not be negative"),
         ([{**CHARGE, "multiplier": 0.5}], "must be at least 1"),
@@ -148,7 +152,7 @@ def test_the_error_sits_on_the_field_that_is_wrong(superuser: Client) -> None:
 def test_the_definition_page_shows_its_graph_and_its_processes(superuser: Client) -> None:
     demo_workflows_load()
     definition = WorkflowDefinition.objects.get(name="trip-booking")
-    process_start(workflow="trip-booking", business_key="k", input={})
+    process_start(workflow="trip-booking", business_key="k", input=trip_input())
     page = unescape(
         superuser.get(f"/admin/orchestrator/workflowdefinition/{definition.pk}/change/").content.decode()
     )
@@ -162,7 +166,7 @@ def test_a_new_version_activated_serves_new_processes_while_running_ones_keep_th
 ) -> None:
     demo_workflows_load()
     v1 = WorkflowDefinition.objects.get(name="trip-booking", version=1)
-    old, _ = process_start(workflow="trip-booking", business_key="old", input={})
+    old, _ = process_start(workflow="trip-booking", business_key="old", input=trip_input())
     changelist = "/admin/orchestrator/workflowdefinition/"
     superuser.post(changelist, {"action": "new_version", "_selected_action": [v1.pk]})
     v2 = WorkflowDefinition.objects.get(name="trip-booking", version=2)
@@ -182,7 +186,7 @@ def test_a_new_version_activated_serves_new_processes_while_running_ones_keep_th
     v2.refresh_from_db()
     assert (v1.status, v2.status) == ("retired", "active")
 
-    new, _ = process_start(workflow="trip-booking", business_key="new", input={})
+    new, _ = process_start(workflow="trip-booking", business_key="new", input=trip_input())
     assert new.definition_id == v2.pk
     for process, steps in (
         (old, ["payment", "flight", "hotel", "notify"]),
@@ -282,7 +286,7 @@ def _request(client: Client) -> Any:
 @pytest.mark.parametrize("model", [Event, ProcessInstance])
 def test_the_history_refuses_edits_and_deletes_in_the_admin(superuser: Client, model: type) -> None:
     demo_workflows_load()
-    process_start(workflow="trip-booking", business_key="k", input={})
+    process_start(workflow="trip-booking", business_key="k", input=trip_input())
     obj = model._default_manager.first()  # type: ignore[attr-defined]
     info = (model._meta.app_label, model._meta.model_name)  # type: ignore[attr-defined]
     change = reverse("admin:{}_{}_change".format(*info), args=[obj.pk])
@@ -298,7 +302,7 @@ def test_the_history_refuses_edits_and_deletes_in_the_admin(superuser: Client, m
 
 def test_admin_actions_go_through_the_engine_with_the_same_permissions(superuser: Client) -> None:
     demo_workflows_load()
-    process, _ = process_start(workflow="trip-booking", business_key="k", input={})
+    process, _ = process_start(workflow="trip-booking", business_key="k", input=trip_input())
     changelist = "/admin/orchestrator/processinstance/"
     ask = superuser.post(changelist, {"action": "cancel", "_selected_action": [process.pk]})
     assert b"Why? (kept in the history)" in ask.content  # a confirmation page first
@@ -359,3 +363,58 @@ def test_a_staff_user_makes_api_tokens_only_for_themselves(superuser: Client) ->
     client.post("/admin/api/apitoken/add/", {"user": boss.pk, "name": "sneaky"})
     token = ApiToken.objects.get(name="sneaky")
     assert token.user == staff
+
+
+def test_a_step_kept_on_compensation_is_saved_and_shown_as_a_warning(superuser: Client) -> None:
+    fee = {**CHARGE, "compensation": "", "keep_on_compensation": "on"}
+    response = superuser.post(ADD_URL, definition_post("fee", [fee]))
+    assert response.status_code == 302, errors_of(response)
+    definition = WorkflowDefinition.objects.get(name="fee")
+    page = unescape(
+        superuser.get(f"/admin/orchestrator/workflowdefinition/{definition.pk}/change/").content.decode()
+    )
+    assert "What payment did is kept when a process compensates" in page
+
+
+def import_file(client: Client, document: dict[str, Any]) -> Any:
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("w.json", json.dumps(document).encode(), content_type="application/json")
+    return client.post(reverse("admin:orchestrator_workflow_import"), {"file": upload})
+
+
+def test_importing_needs_the_same_permissions_as_activating_and_retiring() -> None:
+    import json
+
+    from django.contrib.auth.models import Permission
+
+    from orchestrator.workflow_io import workflows_export
+
+    demo_workflows_load()
+    live = WorkflowDefinition.objects.get(name="trip-booking")
+    adder = get_user_model().objects.create_user("ada", password="pw", is_staff=True)
+    adder.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_workflowdefinition", "view_workflowdefinition"])
+    )
+    client = Client()
+    client.force_login(adder)
+    document = json.loads(workflows_export([live]))
+
+    retire = {**document, "workflows": [{**document["workflows"][0], "status": "retired"}]}
+    page = unescape(import_file(client, retire).content.decode())
+    assert "trip-booking v1: you may not retire a version" in page
+
+    newer = {**document["workflows"][0], "version": 2, "status": "active"}
+    page = unescape(import_file(client, {**document, "workflows": [newer]}).content.decode())
+    assert "trip-booking v2: you may not activate a version" in page
+    live.refresh_from_db()
+    assert live.status == "active" and not WorkflowDefinition.objects.filter(version=2).exists()
+
+    draft = {**newer, "status": "draft"}
+    assert import_file(client, {**document, "workflows": [draft]}).status_code == 302
+    assert WorkflowDefinition.objects.get(name="trip-booking", version=2).status == "draft"
+    edited = {**draft, "description": "changed behind the admin's back"}
+    page = unescape(import_file(client, {**document, "workflows": [edited]}).content.decode())
+    assert "trip-booking v2: you may not replace an existing version" in page

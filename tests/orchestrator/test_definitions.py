@@ -10,13 +10,14 @@ from orchestrator.definitions import InvalidDefinition, definition_save
 from orchestrator.engine.handle import process_start
 from orchestrator.engine.types import RetryPolicy, StepSpec
 from orchestrator.models import StepDefinition, WorkflowDefinition
+from tests.support.engine import trip_input
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_version_with_processes_cannot_be_saved_again() -> None:
     definition_save(name="trip", version=1, description="", steps=trip_steps(parallel=False), activate=True)
-    process_start(workflow="trip", business_key="k", input={})
+    process_start(workflow="trip", business_key="k", input=trip_input())
     with pytest.raises(InvalidDefinition, match="has processes and cannot change"):
         definition_save(name="trip", version=1, description="edited", steps=trip_steps(parallel=True))
     row = WorkflowDefinition.objects.get(name="trip")
@@ -48,7 +49,7 @@ def test_the_admin_shows_a_used_version_read_only() -> None:
     from django.contrib.auth import get_user_model
 
     definition_save(name="trip", version=1, description="", steps=trip_steps(parallel=False), activate=True)
-    process_start(workflow="trip", business_key="k", input={})
+    process_start(workflow="trip", business_key="k", input=trip_input())
     row = WorkflowDefinition.objects.get(name="trip")
     admin = get_user_model().objects.create_superuser("root", "", "pw")
     client = Client()
@@ -59,3 +60,22 @@ def test_the_admin_shows_a_used_version_read_only() -> None:
     posted = client.post(url, {"name": "trip", "version": 1, "description": "hacked", "status": "active"})
     assert posted.status_code == 403
     assert StepDefinition.objects.filter(definition=row).count() == 5
+
+
+def test_a_step_may_not_leave_out_the_compensation_its_command_declares() -> None:
+    charge = StepSpec("payment", "payments.charge")
+    with pytest.raises(InvalidDefinition) as refused:
+        definition_save(name="free-money", version=1, description="", steps=[charge])
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        (
+            "compensation",
+            "payments.charge is undone by payments.refund: choose it, or say on the step that what it "
+            "did is kept when the process compensates",
+        )
+    ]
+    kept = StepSpec("payment", "payments.charge", keep_on_compensation=True)
+    saved = definition_save(name="fee", version=1, description="", steps=[kept])
+    assert saved.steps.get().keep_on_compensation is True
+    both = StepSpec("payment", "payments.charge", "payments.refund", keep_on_compensation=True)
+    with pytest.raises(InvalidDefinition, match="cannot also be kept"):
+        definition_save(name="both", version=1, description="", steps=[both])

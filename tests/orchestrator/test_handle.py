@@ -26,7 +26,7 @@ from orchestrator.history import history_events
 from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.models import Event as EventRow
-from tests.support.engine import SentTasks, an_operator, answer, last_command
+from tests.support.engine import SentTasks, an_operator, answer, last_command, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -73,14 +73,14 @@ def test_start_records_the_first_event_and_the_first_command() -> None:
 
 def test_starting_twice_with_the_same_business_key_returns_the_first() -> None:
     first = start()
-    again, created = process_start(workflow="trip-booking", business_key="TRP-TEST01", input={})
+    again, created = process_start(workflow="trip-booking", business_key="TRP-TEST01", input=trip_input())
     assert (again.pk, created) == (first.pk, False)
     assert ProcessInstance.objects.count() == 1
 
 
 def test_unknown_workflow_is_refused() -> None:
     with pytest.raises(WorkflowNotFound, match="no active version of workflow 'nope'"):
-        process_start(workflow="nope", business_key="k", input={})
+        process_start(workflow="nope", business_key="k", input=trip_input())
 
 
 def test_replies_drive_the_saga_to_completion_and_the_snapshot_folds_the_history() -> None:

@@ -17,11 +17,12 @@ from orchestrator.engine.types import Event, EventType, RetryPolicy, StepSpec
 from orchestrator.messages import command_parse, reply_envelope
 from orchestrator.models import Event as EventRow
 from orchestrator.models import Outbox, ProcessInstance
+from tests.support.engine import trip_input
 
 
 @pytest.mark.usefixtures("trip_workflows")
 def test_events_can_be_neither_updated_nor_deleted() -> None:
-    process, _ = process_start(workflow="trip-booking", business_key="k", input={})
+    process, _ = process_start(workflow="trip-booking", business_key="k", input=trip_input())
     row = EventRow.objects.get(process=process)
     row.note = "edited"
     with pytest.raises(TypeError, match="never updated"):
@@ -49,7 +50,7 @@ def process_with_history(length: int) -> ProcessInstance:
         )
     ]
     definition = definition_save(name=f"long-{length}", version=1, description="", steps=steps, activate=True)
-    process, _ = process_start(workflow=definition.name, business_key="k", input={})
+    process, _ = process_start(workflow=definition.name, business_key="k", input=trip_input())
     spec = definition_for_run(process.definition)
     state = state_from_json(process.state)
     at = timezone.now()

@@ -13,6 +13,7 @@ from booking.demo import demo_workflows_load
 from orchestrator.engine.handle import process_start
 from orchestrator.models import WorkflowDefinition
 from orchestrator.workflow_io import ImportRefused, workflows_export, workflows_import
+from tests.support.engine import trip_input
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +31,14 @@ def test_export_then_import_round_trips_to_identical_definitions() -> None:
 
 def test_importing_a_definition_in_use_unchanged_is_a_no_op() -> None:
     demo_workflows_load()
-    process_start(workflow="trip-booking", business_key="k", input={})
+    process_start(workflow="trip-booking", business_key="k", input=trip_input())
     exported = workflows_export(list(WorkflowDefinition.objects.filter(name="trip-booking")))
     assert workflows_import(exported) == ["trip-booking v1: unchanged (in use)"]
 
 
 def test_a_changed_definition_in_use_needs_a_new_version() -> None:
     demo_workflows_load()
-    process_start(workflow="trip-booking", business_key="k", input={})
+    process_start(workflow="trip-booking", business_key="k", input=trip_input())
     document = json.loads(workflows_export(list(WorkflowDefinition.objects.filter(name="trip-booking"))))
     document["workflows"][0]["steps"][0]["timeout"] = 99
     with pytest.raises(

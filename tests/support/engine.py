@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from booking.demo import demo_workflows_load
+from orchestrator.commands import commands_all
 from orchestrator.engine.handle import message_handle
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import Outbox, ProcessInstance
@@ -79,3 +80,50 @@ def an_operator(username: str = "ops", *, permissions: list[str] | None = None) 
     )
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     return model.objects.get(pk=user.pk)  # fresh: Django caches a user's permissions
+
+
+def trip_input(reference: str = "TRP-TEST01", **overrides: Any) -> dict[str, Any]:
+    """A process input every trip command can read."""
+    return {
+        "reference": reference,
+        "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com",
+        "amount": "420.00",
+        "currency": "EUR",
+        "itinerary": {
+            "origin": "CDG",
+            "destination": "JFK",
+            "depart_on": "2027-01-10",
+            "hotel": "Grand Hotel",
+        },
+        **overrides,
+    }
+
+
+def deliver_all(
+    process: ProcessInstance, sent: SentTasks, *, refuse: tuple[str, ...] = ()
+) -> ProcessInstance:
+    """Run the real services in this thread: each command the process sends goes to its task,
+    each reply back to the engine, until the process sends nothing more. The services named in
+    `refuse` refuse every action (declined, sold out, bounced). Returns the process, refreshed."""
+    from celery import Task
+
+    from booking import tasks
+    from booking.faults import faults_set
+
+    service_tasks = {task.name: task for task in vars(tasks).values() if isinstance(task, Task)}
+    for service in {spec.queue for spec in commands_all()}:
+        faults_set(service, technical_rate=0.0, business_rate=1.0 if service in refuse else 0.0, latency_ms=0)
+    delivered: set[str] = set()
+    while rows := [
+        r for r in Outbox.objects.filter(process=process).order_by("id") if r.message_id not in delivered
+    ]:
+        for row in rows:
+            delivered.add(row.message_id)
+            sent.calls.clear()
+            service_tasks[row.task_name](row.body)
+            for call in list(sent.calls):
+                if call["name"] == "orchestrator.event":
+                    message_handle(call["args"][0])
+    process.refresh_from_db()
+    return process
