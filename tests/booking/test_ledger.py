@@ -75,7 +75,7 @@ def test_a_completed_trip_whose_car_was_cancelled_is_caught(sent_tasks: SentTask
     booking = car_trip()
     assert booking.process is not None
     deliver_all(booking.process, sent_tasks)
-    CarReservation.objects.filter(process_id=booking.process_id).update(status="cancelled")
+    CarReservation.objects.filter(process_id=booking.process.pk).update(status="cancelled")
     assert money_problems([booking]) == [f"{booking.reference}: completed but what car did does not stand"]
 
 
