@@ -27,16 +27,22 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A token acts as its user: only a superuser makes one for someone else, and a token
-        # never moves to another user.
+        # never moves to another user. Revoking is for good, but for a superuser.
+        fields = list(self.readonly_fields)
         if obj is not None or not request.user.is_superuser:
-            return [*self.readonly_fields, "user"]
-        return list(self.readonly_fields)
+            fields.append("user")
+        if obj is not None and obj.revoked and not request.user.is_superuser:
+            fields.append("revoked")
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> Any:
         tokens = super().get_queryset(request)
         return tokens if request.user.is_superuser else tokens.filter(user=request.user)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change and not obj.revoked and not request.user.is_superuser:
+            # Whatever the form said: a token revoked before stays revoked.
+            obj.revoked = ApiToken.objects.filter(pk=obj.pk, revoked=True).exists()
         if not change:
             if not request.user.is_superuser:
                 obj.user = request.user  # type: ignore[assignment]

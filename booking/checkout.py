@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.models import Booking
 from booking.throttle import over_limit
+from config.http import client_address
 from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.handle import WorkflowNotFound
@@ -93,15 +94,11 @@ def status_token(booking: Booking) -> str:
     return signing.dumps(str(booking.pk), salt=SALT)
 
 
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
     if request.method == "POST":
-        if over_limit(f"checkout:{_client(request)}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE):
+        if over_limit(f"checkout:{client_address(request)}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE):
             context = {
                 "form": form,
                 "trips": TRIPS,

@@ -252,15 +252,19 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
     probe_send(queue="payments")
     demo_traffic_get()
     Group.objects.create(name="operators")
+    get_user_model().objects.create_user("lou", password="pw-right-1234", is_staff=True)
+    Client().post("/login/", {"username": "lou", "password": "pw-right-1234"})  # an access log
+    Client().post("/login/", {"username": "mallory", "password": "guess"})  # an access attempt
     DeliveryCount.objects.create(message_id="m-redelivered", count=2)
     faults_set("payments", technical_rate=0.0)
-    ApiToken.issue(user=get_user_model().objects.get(), name="smoke")
+    root = get_user_model().objects.get(username="root")
+    ApiToken.issue(user=root, name="smoke")
     bulk_start(
         action="cancel",
         process_ids=[str(booking.process_id)],
         rate=1,
         reason="r",
-        user=get_user_model().objects.get(),
+        user=root,
         description="d",
     )
     for model, model_admin in admin.site._registry.items():
