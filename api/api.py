@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api.auth import AUTH
+from api.auth import AUTH, docs_login_required
 from api.routes import Conflict, NotFound, router
 
 api = NinjaAPI(
@@ -22,6 +22,7 @@ api = NinjaAPI(
     ),
     auth=AUTH,
     urls_namespace="api",
+    docs_decorator=docs_login_required,
 )
 api.add_router("/", router)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, django_auth
@@ -34,3 +37,22 @@ def require(request: HttpRequest, permission: str) -> None:
     user: Any = getattr(request, "auth", None) or getattr(request, "user", None) or AnonymousUser()
     if not user.has_perm(permission):
         raise HttpError(403, f"You need the permission {permission!r} for this.")
+
+
+def docs_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The API's documentation is for its users: a logged-in session or a valid bearer token."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if request.user.is_authenticated or (token and BearerToken().authenticate(request, token)):
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            return JsonResponse(
+                {"detail": "Authentication required: send 'Authorization: Bearer <token>' or log in."},
+                status=401,
+            )
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper

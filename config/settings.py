@@ -37,11 +37,35 @@ RUN_MODE = "embedded" if EMBEDDED_WORKERS and not DATABASE_URL else "production"
 
 DEBUG = env_bool("DEBUG", default=False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Debug pages show code, settings and data: never by accident where the real data lives.
+if DEBUG and DATABASE_URL.startswith("postgres") and not env_bool("ALLOW_DEBUG_ON_POSTGRES", False):
+    raise ImproperlyConfigured(
+        "DEBUG is on with a PostgreSQL DATABASE_URL: debug pages would show real data. "
+        "Turn DEBUG off, or set ALLOW_DEBUG_ON_POSTGRES=1 on a machine nobody else can reach."
+    )
 
 _DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
-if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and RUN_MODE == "production":
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off in production mode")
+if SECRET_KEY == _DEV_SECRET_KEY and RUN_MODE == "production":
+    raise ImproperlyConfigured("SECRET_KEY must be set in production mode (whatever DEBUG says)")
+# The debug page masks settings whose names match this; URLs of the database, the broker, the
+# cache and the channel layer carry passwords too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.http.SettingsMaskingFilter"
+
+# --- HTTPS, behind a reverse proxy or not (README: "Production mode") --------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers and Prometheus probe these over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# The header a TLS-terminating proxy sets, e.g. "X-Forwarded-Proto" (its value must be "https").
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -192,11 +216,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# /metrics asks for this bearer token when it is set (Prometheus: `authorization: credentials`).
+# /metrics asks for this bearer token (Prometheus: `authorization: credentials`). In production
+# mode, /metrics is off until it is set; embedded mode serves it openly without one.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 CHECKOUT_BOOKINGS_PER_MINUTE = env_int("CHECKOUT_BOOKINGS_PER_MINUTE", 5, minimum=1)
-# Request bodies larger than this are refused (413 on the API).
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
+# Request bodies larger than this are refused with 413 before any view runs (config.body_limit).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 # --- Channels -------------------------------------------------------------------------------
 if REDIS_URL:

@@ -6,4 +6,4 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
-        from dashboard import live, signals  # noqa: F401  (connect the receivers)
+        from dashboard import checks, live, signals  # noqa: F401  (register the checks and receivers)

@@ -15,8 +15,11 @@ _registry.register(EngineCollector())
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format. With METRICS_TOKEN set, scrapers send it as a bearer token."""
+    """Prometheus text format. With METRICS_TOKEN set, scrapers send it as a bearer token; in
+    production mode there are no metrics without one (they describe the business)."""
     expected = settings.METRICS_TOKEN
+    if not expected and settings.RUN_MODE == "production":
+        return HttpResponse("metrics are off: set METRICS_TOKEN and scrape with it\n", status=403)
     if expected:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent.encode(), expected.encode()):

@@ -170,8 +170,16 @@ def test_fault_settings(api: ApiClient, powerless: ApiClient) -> None:
     )
 
 
-def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(anonymous: ApiClient) -> None:
-    schema = anonymous.get("/api/openapi.json").json()
+def test_the_docs_need_a_login_or_a_token(anonymous: ApiClient, powerless: ApiClient) -> None:
+    refused = anonymous.get("/api/openapi.json")
+    assert refused.status_code == 401 and "Bearer" in refused.json()["detail"]
+    page = anonymous.get("/api/docs")
+    assert page.status_code == 302 and page["Location"].startswith("/login/")
+    assert powerless.call("get", "/api/openapi.json").status_code == 200  # any API user may read them
+
+
+def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(api: ApiClient) -> None:
+    schema = api.call("get", "/api/openapi.json").json()
     assert set(schema["paths"]) == {
         "/api/bookings",
         "/api/bookings/{booking_id}",
@@ -182,7 +190,7 @@ def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(anonymous: ApiC
         "/api/services/{name}/faults",
     }
     assert schema["components"]["securitySchemes"]
-    docs = anonymous.get("/api/docs").content.decode()
+    docs = api.call("get", "/api/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
 
 

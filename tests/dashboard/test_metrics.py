@@ -15,7 +15,9 @@ from tests.support.engine import trip_input
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
 
-def test_metrics_count_what_needs_attention(client: Client) -> None:
+def test_metrics_count_what_needs_attention(client: Client, settings: object) -> None:
+    settings.METRICS_TOKEN = ""  # type: ignore[attr-defined]
+    settings.RUN_MODE = "embedded"  # type: ignore[attr-defined]
     process_start(workflow="trip-booking", business_key="a", input=trip_input())
     stuck, _ = process_start(workflow="trip-booking", business_key="b", input=trip_input())
     ProcessInstance.objects.filter(pk=stuck.pk).update(wake_at=timezone.now() - timedelta(minutes=5))
@@ -38,3 +40,11 @@ def test_metrics_can_require_a_token(client: Client, settings: object) -> None:
 def test_a_strange_token_is_refused_not_a_crash(client: Client, settings: object) -> None:
     settings.METRICS_TOKEN = "s3cret"  # type: ignore[attr-defined]
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer é").status_code == 401
+
+
+def test_production_mode_serves_no_metrics_without_a_token(client: Client, settings: object) -> None:
+    settings.RUN_MODE = "production"  # type: ignore[attr-defined]
+    settings.METRICS_TOKEN = ""  # type: ignore[attr-defined]
+    response = client.get("/metrics")
+    assert response.status_code == 403 and b"set METRICS_TOKEN" in response.content
+    assert b"orchestrator_processes" not in response.content
