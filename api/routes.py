@@ -16,10 +16,11 @@ from typing import Annotated, Any
 from django.http import HttpRequest, QueryDict
 from django.shortcuts import get_object_or_404
 from ninja import Header, Query, Router, Schema, Status
+from ninja.errors import HttpError
 
 from api import schemas
 from api.auth import require
-from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create, booking_create_once
+from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.faults import faults_set
 from booking.ledger import ledger_details
 from booking.models import Booking, ServiceFaults
@@ -64,21 +65,24 @@ def create_booking(
     payload: schemas.BookingIn,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Status[dict[str, Any]]:
-    """Book a trip: records the booking and starts its process. With an `Idempotency-Key`, sending
-    the same request again (even at the same moment) returns the same booking, with 200."""
+    """Book a trip: records the booking and starts its process. The `Idempotency-Key` header is
+    required: sending the same request again with it (even at the same moment, even after a
+    timeout) returns the same booking, with 200, instead of booking and charging twice."""
     require(request, "booking.add_booking")
+    key = (idempotency_key or "").strip()
+    if not key:
+        raise HttpError(
+            400,
+            "Send an Idempotency-Key header (say, your order number): a retry with the same key "
+            "returns the same booking instead of booking and charging again.",
+        )
     fields = payload.model_dump(mode="json")
     fields["itinerary"] = {k: v for k, v in fields["itinerary"].items() if v is not None}
     fields["amount"] = Decimal(fields["amount"])
     fields["workflow"] = fields.get("workflow") or DEFAULT_WORKFLOW
+    fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     try:
-        if idempotency_key:
-            fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-            booking, created = booking_create_once(
-                owner=request.user, key=idempotency_key, fingerprint=fingerprint, **fields
-            )
-        else:
-            booking, created = booking_create(**fields), True
+        booking, created = booking_create_once(owner=request.user, key=key, fingerprint=fingerprint, **fields)
     except IdempotencyConflict as conflict:
         raise Conflict(str(conflict)) from None
     except WorkflowNotFound as missing:

@@ -146,9 +146,15 @@ def checkout(request: HttpRequest) -> HttpResponse:
     )
 
 
+class LinkExpired(Exception):
+    pass
+
+
 def _booking(token: str) -> Booking:
     try:
-        booking_id = signing.loads(token, salt=SALT)
+        booking_id = signing.loads(token, salt=SALT, max_age=timedelta(days=settings.CHECKOUT_LINK_DAYS))
+    except signing.SignatureExpired:
+        raise LinkExpired from None
     except signing.BadSignature:
         raise Http404("no such booking") from None
     booking = Booking.objects.select_related("process__definition").filter(pk=booking_id).first()
@@ -227,6 +233,15 @@ def progress(booking: Booking) -> dict[str, Any]:
 
 @require_GET
 def status(request: HttpRequest, token: str) -> HttpResponse:
-    booking = _booking(token)
-    template = "booking/_progress.html" if request.htmx else "booking/status.html"  # type: ignore[attr-defined]
-    return render(request, template, {"booking": booking, "token": token, **progress(booking)})
+    days = settings.CHECKOUT_LINK_DAYS
+    try:
+        booking = _booking(token)
+    except LinkExpired:
+        response = render(request, "booking/expired.html", {"link_days": days}, status=410)
+    else:
+        template = "booking/_progress.html" if request.htmx else "booking/status.html"  # type: ignore[attr-defined]
+        context = {"booking": booking, "token": token, "link_days": days, **progress(booking)}
+        response = render(request, template, context)
+    # A booking's page is for its customer, not for search engines (the address is the key).
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -30,11 +30,14 @@ class Booking(models.Model):
         ProcessInstance, null=True, blank=True, on_delete=models.PROTECT, related_name="booking"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # An API client's Idempotency-Key: the same key (per client) returns the same booking.
+    # An Idempotency-Key returns the same booking for the same key within its scope: "user:<id>"
+    # for an API client, "checkout" for the customer form. The scope outlives the user (deleting
+    # an account never makes two bookings' keys collide); the owner is kept for display.
+    idempotency_scope = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
     idempotency_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    idempotency_key = models.CharField(max_length=200, blank=True)
     request_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the request that made it."
     )
@@ -43,16 +46,9 @@ class Booking(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["idempotency_owner", "idempotency_key"],
+                fields=["idempotency_scope", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
-                name="booking_idempotency_key_unique",
-            ),
-            # NULLs never collide in a unique index: keys without an owner (the checkout form's)
-            # need their own.
-            models.UniqueConstraint(
-                fields=["idempotency_key"],
-                condition=models.Q(idempotency_owner__isnull=True) & ~models.Q(idempotency_key=""),
-                name="booking_anonymous_idempotency_key_unique",
+                name="booking_idempotency_scope_key_unique",
             ),
         ]
 

@@ -90,6 +90,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the request: NUL characters and the like never reach a view.
+    "config.http.HostileInputGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -220,6 +222,8 @@ else:
 # mode, /metrics is off until it is set; embedded mode serves it openly without one.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 CHECKOUT_BOOKINGS_PER_MINUTE = env_int("CHECKOUT_BOOKINGS_PER_MINUTE", 5, minimum=1)
+# How long the customer's signed link to a booking's page works.
+CHECKOUT_LINK_DAYS = env_int("CHECKOUT_LINK_DAYS", 30, minimum=1)
 # Request bodies larger than this are refused with 413 before any view runs (config.body_limit).
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
@@ -295,15 +299,28 @@ CELERY_TASK_ROUTES = {
     "dashboard.bulk_advance": {"queue": ORCHESTRATOR_QUEUE},
 }
 TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
+# Beat stamps each message with an absolute expiry read off its own clock, and a worker compares
+# it with its own: a short expiry drops every tick on a worker whose clock runs a few seconds
+# ahead, and then nothing times out or retries. Ticks that overlap are harmless (timers are
+# claimed with SKIP LOCKED), so the expiry only keeps a long outage from leaving a pile of them:
+# it tolerates this much clock skew between the beat host and the workers.
+BEAT_MESSAGE_EXPIRES = 300.0
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "timer-tick": {
         "task": "orchestrator.tick",
         "schedule": TIMER_TICK_SECONDS,
-        # A tick that waited in the queue longer than a few periods is stale: the next one covers it.
-        "options": {"expires": max(TIMER_TICK_SECONDS * 5, 5)},
+        "options": {"expires": BEAT_MESSAGE_EXPIRES},
     },
-    "bulk-actions": {"task": "dashboard.bulk_advance", "schedule": 1.0, "options": {"expires": 5}},
-    "demo-traffic": {"task": "booking.demo_traffic", "schedule": 1.0, "options": {"expires": 5}},
+    "bulk-actions": {
+        "task": "dashboard.bulk_advance",
+        "schedule": 1.0,
+        "options": {"expires": BEAT_MESSAGE_EXPIRES},
+    },
+    "demo-traffic": {
+        "task": "booking.demo_traffic",
+        "schedule": 1.0,
+        "options": {"expires": BEAT_MESSAGE_EXPIRES},
+    },
 }
 
 # Embedded mode: how many worker threads the web process runs.

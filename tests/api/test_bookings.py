@@ -22,7 +22,7 @@ TRIP: dict[str, Any] = {
 
 
 def test_create_a_booking(api: ApiClient) -> None:
-    response = api.call("post", "/api/bookings", TRIP)
+    response = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1")
     assert response.status_code == 201, response.content
     body = response.json()
     booking = Booking.objects.get(pk=body["id"])
@@ -69,7 +69,7 @@ def test_keys_of_different_clients_do_not_collide(api: ApiClient, make_client: A
     ],
 )
 def test_invalid_bookings_are_422_with_the_field(api: ApiClient, change: dict[str, Any], field: str) -> None:
-    response = api.call("post", "/api/bookings", {**TRIP, **change})
+    response = api.call("post", "/api/bookings", {**TRIP, **change}, HTTP_IDEMPOTENCY_KEY="order-4")
     assert response.status_code == 422
     body = response.json()
     assert body["detail"] == "The request is not valid: see errors."
@@ -89,21 +89,23 @@ def test_a_body_that_is_not_json_is_422(api: ApiClient) -> None:
 
 
 def test_an_unknown_workflow_is_a_conflict(api: ApiClient) -> None:
-    response = api.call("post", "/api/bookings", {**TRIP, "workflow": "space-trip"})
+    response = api.call(
+        "post", "/api/bookings", {**TRIP, "workflow": "space-trip"}, HTTP_IDEMPOTENCY_KEY="order-5"
+    )
     assert response.status_code == 409
     assert "no active version of workflow 'space-trip'" in response.json()["detail"]
 
 
 def test_booking_needs_a_token_and_the_permission(anonymous: ApiClient, powerless: ApiClient) -> None:
     assert anonymous.call("post", "/api/bookings", TRIP).status_code == 401
-    forbidden = powerless.call("post", "/api/bookings", TRIP)
+    forbidden = powerless.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-6")
     assert forbidden.status_code == 403
     assert forbidden.json() == {"detail": "You need the permission 'booking.add_booking' for this."}
     assert ApiClient("tok_forged").call("post", "/api/bookings", TRIP).status_code == 401
 
 
 def test_get_a_booking_with_its_ledger(api: ApiClient) -> None:
-    created = api.call("post", "/api/bookings", TRIP).json()
+    created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-2").json()
     booking = Booking.objects.get(pk=created["id"])
     assert booking.process is not None
     from booking import tasks
@@ -167,7 +169,7 @@ def test_create_api_token_command_makes_a_working_token(db: None, trip_workflows
 
 
 def test_answers_for_an_unknown_process_are_404_not_500(api: ApiClient) -> None:
-    body = api.call("post", "/api/bookings", TRIP).json()
+    body = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-3").json()
     booking = Booking.objects.get(pk=body["id"])
     assert booking.process is not None
     answer(last_command(booking.process, "payment"))
@@ -188,3 +190,25 @@ def test_a_token_made_in_the_admin_is_shown_once_and_works(db: None, trip_workfl
     from api.models import ApiToken
 
     assert shown.group(1) not in {t.hashed for t in ApiToken.objects.all()}  # only its hash is kept
+
+
+def test_a_booking_needs_an_idempotency_key(api: ApiClient) -> None:
+    response = api.call("post", "/api/bookings", TRIP)
+    assert response.status_code == 400
+    assert "Send an Idempotency-Key header" in response.json()["detail"]
+    assert api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="   ").status_code == 400
+    assert not Booking.objects.exists()
+
+
+def test_deleting_users_who_used_the_same_key_works(make_client: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    for name in ("shop-a", "shop-b"):
+        client = make_client(name)
+        assert client.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201
+    model = get_user_model()
+    model.objects.get(username="shop-a").delete()
+    model.objects.get(username="shop-b").delete()  # was an IntegrityError: two orphans, one key
+    assert Booking.objects.filter(idempotency_key="order-1", idempotency_owner=None).count() == 2
+    again = make_client("shop-c")
+    assert again.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201

@@ -133,3 +133,50 @@ def test_a_step_an_operator_skipped_shows_as_done(client: Client) -> None:
     booking.process.state = state_to_json(state)
     lines = dict((label, (mark, detail)) for label, mark, detail in progress(booking)["lines"])
     assert lines["Flight"] == ("done", "booked, PNR PHONE1")
+
+
+def test_the_link_to_a_booking_expires_and_is_never_indexed(
+    client: Client, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+
+    client.post("/book/", form())
+    booking = Booking.objects.get()
+    fresh = client.get(f"/book/status/{status_token(booking)}/")
+    assert fresh.status_code == 200 and fresh["X-Robots-Tag"] == "noindex, nofollow"
+    assert '<meta name="robots" content="noindex, nofollow">' in fresh.content.decode()
+    settings.CHECKOUT_LINK_DAYS = 30  # type: ignore[attr-defined]
+    # The link of an e-mail sent 31 days ago.
+    month_ago = time.time() - 31 * 24 * 3600
+    with monkeypatch.context() as then:
+        then.setattr(time, "time", lambda: month_ago)  # what the signer reads
+        old_token = status_token(booking)
+    expired = client.get(f"/book/status/{old_token}/")
+    assert expired.status_code == 410
+    page = expired.content.decode()
+    assert "This link has expired" in page and booking.reference not in page
+    assert expired["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_a_reference_that_is_already_a_processs_key_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decimal import Decimal
+
+    from booking import bookings
+    from orchestrator.engine.handle import process_start
+    from tests.support.engine import trip_input
+
+    squatter, _ = process_start(workflow="trip-booking", business_key="TRP-AAAAAA", input=trip_input())
+    drawn = iter(["TRP-AAAAAA", "TRP-BBBBBB"])
+    monkeypatch.setattr(bookings, "booking_reference_new", lambda: next(drawn))
+    booking = bookings.booking_create(
+        customer_name="Grace Hopper",
+        customer_email="grace@example.com",
+        itinerary={},
+        amount=Decimal("10.00"),
+        currency="EUR",
+    )
+    assert booking.reference == "TRP-BBBBBB"
+    assert booking.process_id != squatter.pk and booking.process is not None
+    assert booking.process.business_key == "TRP-BBBBBB"
+    assert Booking.objects.count() == 1
