@@ -1,11 +1,13 @@
 """What every service does with a command: parse it, suffer its faults, act once, reply.
 
 1. Parse the envelope; a malformed command becomes a dead letter.
-2. Draw this delivery's faults: added latency, an outage (no answer at all), a technical failure
+2. Refuse a command that came too late: its process has ended, or its step is being undone or
+   was settled by hand (orchestrator.selectors.command_refusal).
+3. Draw this delivery's faults: added latency, an outage (no answer at all), a technical failure
    (nothing done, so the orchestrator retries).
-3. Act through the service's handler, which records its effect under the idempotency key in one
+4. Act through the service's handler, which records its effect under the idempotency key in one
    transaction: a repeated command finds the record and returns the same outcome.
-4. Reply to the orchestrator after that transaction committed. A reply lost in a crash is
+5. Reply to the orchestrator after that transaction committed. A reply lost in a crash is
    recovered by the step's timeout and a retry, which finds the record.
 """
 
@@ -21,7 +23,7 @@ from django.conf import settings
 
 from booking.faults import fault_draw, faults_for
 from config.logging import process_context
-from orchestrator.engine.handle import dead_letter_keep
+from orchestrator.engine.handle import ProcessNotFound, dead_letter_keep
 from orchestrator.messages import (
     ORCHESTRATOR_EVENT_TASK,
     CommandMessage,
@@ -29,6 +31,7 @@ from orchestrator.messages import (
     command_parse,
     reply_envelope,
 )
+from orchestrator.selectors import command_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,20 @@ def command_run(body: Any, *, service: str, task_name: str, handler: Handler) ->
         dead_letter_keep(task_name, body, f"malformed command: {exc}")
         return None
     with process_context(command.process_id):
+        try:
+            refusal = command_refusal(process_id=command.process_id, step=command.step, kind=command.kind)
+        except ProcessNotFound:
+            dead_letter_keep(
+                task_name, body, "command for an unknown process", process_id=str(command.process_id)
+            )
+            return None
+        if refusal:
+            # A late copy (a redelivery after a killed worker, say): never act on it, and tell
+            # the engine, whose history then shows the refusal.
+            logger.warning("%s: %s refused: %s", service, command.command, refusal)
+            result = Result(succeeded=False, error=f"refused: {refusal}", business=True)
+            reply_send(command, result)
+            return result
         draw = fault_draw(
             faults_for(service), key=command.idempotency_key, kind=command.kind, attempt=command.attempt
         )

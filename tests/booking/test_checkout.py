@@ -140,7 +140,6 @@ def test_the_link_to_a_booking_expires_and_is_never_indexed(
 ) -> None:
     import time
 
-
     client.post("/book/", form())
     booking = Booking.objects.get()
     fresh = client.get(f"/book/status/{status_token(booking)}/")

@@ -28,6 +28,20 @@ TRIP = {
 PROCESS = uuid.uuid4()
 
 
+@pytest.fixture(autouse=True)
+def the_process(trip_workflows: None) -> None:
+    """The process the commands belong to: services refuse commands of unknown or ended ones."""
+    from orchestrator.models import ProcessInstance, WorkflowDefinition
+
+    ProcessInstance.objects.create(
+        pk=PROCESS,
+        definition=WorkflowDefinition.objects.get(name="trip-booking"),
+        workflow_name="trip-booking",
+        business_key="TRP-SVC001",
+        state={"steps": {}},
+    )
+
+
 def command(
     name: str, step: str, *, kind: str = "action", attempt: int = 1, **payload: Any
 ) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""A command that comes back late never acts: not after its step was undone or settled by hand,
+not after its process ended (a redelivery after a killed worker can come an hour later)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from booking import tasks
+from booking.bookings import booking_create
+from booking.models import Charge
+from orchestrator.engine.handle import message_handle, operator_act, timers_fire
+from orchestrator.messages import reply_parse
+from orchestrator.models import DeadLetter, Event
+from tests.support.engine import SentTasks, an_operator, answer, last_command
+
+pytestmark = pytest.mark.usefixtures("trip_workflows")
+
+TRIP: dict[str, Any] = {
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+    "itinerary": {"origin": "CDG", "destination": "JFK", "depart_on": "2027-01-10", "hotel": "Grand Hotel"},
+    "amount": "420.00",
+    "currency": "EUR",
+}
+
+
+def last_reply(sent: SentTasks) -> dict[str, Any]:
+    call = [c for c in sent.calls if c["name"] == "orchestrator.event"][-1]
+    return reply_parse(call["args"][0]).model_dump(mode="json")
+
+
+def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by_hand(
+    sent_tasks: SentTasks,
+) -> None:
+    from decimal import Decimal
+
+    booking = booking_create(**{**TRIP, "amount": Decimal("420.00")})
+    process = booking.process
+    assert process is not None
+    held = last_command(process, "payment").model_dump(mode="json")  # a worker took it, then died
+    ops = an_operator()
+    operator_act(process_id=str(process.pk), action="cancel", user=ops, reason="customer called")
+    timers_fire(now=timezone.now() + timedelta(seconds=11))  # the charge times out: undo it
+    refund = last_command(process, "payment")
+    assert refund.command == "payments.refund"
+    answer(refund, succeeded=False)  # the payment provider is down
+    operator_act(
+        process_id=str(process.pk), action="skip", step="payment", user=ops, reason="nothing was charged"
+    )
+    # The held charge comes back while the process still runs (its e-mail is being sent).
+    tasks.charge(held)
+    reply = last_reply(sent_tasks)
+    assert (reply["type"], reply["payload"]["business"]) == ("step.failed", True)
+    assert reply["payload"]["error"] == "refused: step payment is compensated"
+    assert not Charge.objects.exists()
+    message_handle(sent_tasks.calls[-1]["args"][0])  # the engine records the refusal, nothing more
+    answer(last_command(process, "notify_cancelled"), notification_id="1", to="ada@example.com")
+    process.refresh_from_db()
+    assert process.status == "cancelled"
+
+    # And once more, after the end.
+    tasks.charge(held)
+    assert last_reply(sent_tasks)["payload"]["error"] == "refused: the process has ended (cancelled)"
+    assert not Charge.objects.exists()
+    assert Event.objects.filter(process=process, type="step.failed").count() == 1
+
+
+def test_a_command_for_an_unknown_process_is_kept_as_a_dead_letter(sent_tasks: SentTasks) -> None:
+    import uuid
+
+    from tests.booking.test_services import command
+
+    body = command("payments.charge", "payment")
+    body["process_id"] = str(uuid.uuid4())
+    tasks.charge(body)
+    assert DeadLetter.objects.get().reason == "command for an unknown process"
+    assert not Charge.objects.exists() and sent_tasks.calls == []
