@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api.auth import AUTH, docs_login_required
+from api.auth import docs_login_required
 from api.routes import Conflict, NotFound, router
 
 api = NinjaAPI(
@@ -20,7 +20,6 @@ api = NinjaAPI(
         "faults. Authenticate with `Authorization: Bearer <token>` (`manage.py create_api_token USER`) "
         'or a logged-in browser session. Errors are JSON: `{"detail": ..., "errors": [...]}`.'
     ),
-    auth=AUTH,
     urls_namespace="api",
     docs_decorator=docs_login_required,
 )

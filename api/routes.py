@@ -19,14 +19,14 @@ from ninja import Header, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from api import schemas
-from api.auth import require
+from api.auth import needs, require
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.faults import faults_set
 from booking.ledger import ledger_details
 from booking.models import Booking, ServiceFaults
 from dashboard.filters import ProcessFilter
 from dashboard.selectors import process_page
-from orchestrator.actions import ActionName
+from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
@@ -58,7 +58,10 @@ def _booking_out(booking: Booking) -> dict[str, Any]:
 
 
 @router.post(
-    "/bookings", response={200: schemas.BookingOut, 201: schemas.BookingOut, **Errors}, tags=["bookings"]
+    "/bookings",
+    response={200: schemas.BookingOut, 201: schemas.BookingOut, **Errors},
+    tags=["bookings"],
+    auth=needs("booking.add_booking"),
 )
 def create_booking(
     request: HttpRequest,
@@ -68,7 +71,6 @@ def create_booking(
     """Book a trip: records the booking and starts its process. The `Idempotency-Key` header is
     required: sending the same request again with it (even at the same moment, even after a
     timeout) returns the same booking, with 200, instead of booking and charging twice."""
-    require(request, "booking.add_booking")
     key = (idempotency_key or "").strip()
     if not key:
         raise HttpError(
@@ -90,10 +92,14 @@ def create_booking(
     return Status(201 if created else 200, _booking_out(booking))
 
 
-@router.get("/bookings/{booking_id}", response={200: schemas.BookingDetailOut, **Errors}, tags=["bookings"])
+@router.get(
+    "/bookings/{booking_id}",
+    response={200: schemas.BookingDetailOut, **Errors},
+    tags=["bookings"],
+    auth=needs("booking.view_booking"),
+)
 def get_booking(request: HttpRequest, booking_id: uuid.UUID) -> dict[str, Any]:
     """A booking, its process's status, and what each service really did for it."""
-    require(request, "booking.view_booking")
     booking = get_object_or_404(Booking.objects.select_related("process"), pk=booking_id)
     return {
         **_booking_out(booking),
@@ -145,12 +151,14 @@ def _process_out(process: ProcessInstance) -> dict[str, Any]:
 
 
 @router.post(
-    "/processes", response={200: schemas.ProcessOut, 201: schemas.ProcessOut, **Errors}, tags=["processes"]
+    "/processes",
+    response={200: schemas.ProcessOut, 201: schemas.ProcessOut, **Errors},
+    tags=["processes"],
+    auth=needs("orchestrator.add_processinstance"),
 )
 def start_process(request: HttpRequest, payload: schemas.ProcessIn) -> Status[dict[str, Any]]:
     """Start a process on the active version of a workflow; a known business key returns the
     existing process with 200."""
-    require(request, "orchestrator.add_processinstance")
     try:
         process, created = process_start(
             workflow=payload.workflow,
@@ -162,7 +170,7 @@ def start_process(request: HttpRequest, payload: schemas.ProcessIn) -> Status[di
         raise Conflict(str(missing)) from None
     if not created:
         # It shows an existing process's data: only to whom may read processes.
-        require(request, "orchestrator.view_processinstance")
+        require(request, VIEW_PERMISSION)
     process = ProcessInstance.objects.select_related("definition").get(pk=process.pk)
     return Status(201 if created else 200, _process_out(process))
 
@@ -176,10 +184,14 @@ class ProcessFilters(Schema):
     cursor: str | None = None
 
 
-@router.get("/processes", response={200: schemas.ProcessPage, **Errors}, tags=["processes"])
+@router.get(
+    "/processes",
+    response={200: schemas.ProcessPage, **Errors},
+    tags=["processes"],
+    auth=needs(VIEW_PERMISSION),
+)
 def list_processes(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[str, Any]:
     """Processes, newest first, filtered; follow `next_cursor` for the next page."""
-    require(request, "orchestrator.view_processinstance")
     params = QueryDict(mutable=True)
     for name, value in filters.model_dump().items():
         if value is not None and name != "cursor":
@@ -192,9 +204,13 @@ def list_processes(request: HttpRequest, filters: Query[ProcessFilters]) -> dict
     return {"items": [_summary(p) for p in page.rows], "next_cursor": page.next_cursor}
 
 
-@router.get("/processes/{process_id}", response={200: schemas.ProcessOut, **Errors}, tags=["processes"])
+@router.get(
+    "/processes/{process_id}",
+    response={200: schemas.ProcessOut, **Errors},
+    tags=["processes"],
+    auth=needs(VIEW_PERMISSION),
+)
 def get_process(request: HttpRequest, process_id: uuid.UUID) -> dict[str, Any]:
-    require(request, "orchestrator.view_processinstance")
     return _process_out(
         get_object_or_404(ProcessInstance.objects.select_related("definition"), pk=process_id)
     )
@@ -205,10 +221,14 @@ class EventFilters(Schema):
     limit: int = 100
 
 
-@router.get("/processes/{process_id}/events", response={200: schemas.EventPage, **Errors}, tags=["processes"])
+@router.get(
+    "/processes/{process_id}/events",
+    response={200: schemas.EventPage, **Errors},
+    tags=["processes"],
+    auth=needs(VIEW_PERMISSION),
+)
 def list_events(request: HttpRequest, process_id: uuid.UUID, page: Query[EventFilters]) -> dict[str, Any]:
     """The history, oldest first: events after `after` (a seq); `next_cursor` is the next `after`."""
-    require(request, "orchestrator.view_processinstance")
     process = get_object_or_404(ProcessInstance, pk=process_id)
     limit = min(max(page.limit, 1), 500)
     rows = list(process.events.filter(seq__gt=max(page.after, 0)).order_by("seq")[: limit + 1])
@@ -231,16 +251,24 @@ def list_events(request: HttpRequest, process_id: uuid.UUID, page: Query[EventFi
     return {"items": items, "next_cursor": rows[-1].seq if more else None}
 
 
+def _action_permission(request: HttpRequest) -> str | None:
+    """The permission of the action the path names (an unknown one is refused by the path's schema)."""
+    match = request.resolver_match
+    action = ACTIONS.get(match.kwargs.get("action", "")) if match else None
+    return action.permission if action else None
+
+
 @router.post(
     "/processes/{process_id}/actions/{action}",
     response={202: schemas.ActionOut, **Errors},
     tags=["processes"],
+    auth=needs(_action_permission),
 )
 def act(
     request: HttpRequest, process_id: uuid.UUID, action: ActionName, payload: schemas.ActionIn
 ) -> Status[dict[str, Any]]:
     """An operator action, through the engine, recorded with the caller as actor and the reason.
-    The engine checks the action's permission (403 without it)."""
+    It needs the action's own permission (which the engine checks again)."""
     try:
         process = operator_act(
             process_id=str(process_id),
@@ -272,17 +300,25 @@ def _faults_out(faults: ServiceFaults) -> dict[str, Any]:
     }
 
 
-@router.get("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
+@router.get(
+    "/services/{name}/faults",
+    response={200: schemas.FaultsOut, **Errors},
+    tags=["services"],
+    auth=needs("booking.view_servicefaults"),
+)
 def get_faults(request: HttpRequest, name: schemas.ServiceName) -> dict[str, Any]:
-    require(request, "booking.view_servicefaults")
     faults, _ = ServiceFaults.objects.get_or_create(service=name)
     return _faults_out(faults)
 
 
-@router.put("/services/{name}/faults", response={200: schemas.FaultsOut, **Errors}, tags=["services"])
+@router.put(
+    "/services/{name}/faults",
+    response={200: schemas.FaultsOut, **Errors},
+    tags=["services"],
+    auth=needs("booking.change_servicefaults"),
+)
 def put_faults(request: HttpRequest, name: schemas.ServiceName, payload: schemas.FaultsIn) -> dict[str, Any]:
     """Replace a service's fault settings; commands read them at once."""
-    require(request, "booking.change_servicefaults")
     values = payload.model_dump()
     faults = faults_set(
         name,

@@ -80,6 +80,9 @@ def request_problem(request: HttpRequest) -> HostileInput | None:
                 _check_text(value, ["header", name[5:].replace("_", "-").title()])
         content_type = request.content_type or ""
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            # Read the body first: the form is then parsed from that copy, and a view that wants
+            # the raw body (the API's) can still have it.
+            _ = request.body
             for name, values in request.POST.lists():
                 _check_text(name, ["form", name], status=422)
                 for item in values:

@@ -217,8 +217,8 @@ def existing_object(model: Any) -> Any:
     return model._default_manager.first()
 
 
-def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
-    """A smoke test over every registered model: its list, its add page, one change page."""
+def one_of_everything() -> dict[str, Any]:
+    """At least one object of every model the admin shows, and the main ones by name."""
     from decimal import Decimal
 
     from django.contrib.auth.models import Group
@@ -226,6 +226,7 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
     from api.models import ApiToken
     from booking import tasks as services
     from booking.bookings import booking_create
+    from booking.checkout import status_token
     from booking.faults import faults_set
     from booking.traffic import demo_traffic_get
     from dashboard.bulk import bulk_start
@@ -257,9 +258,11 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
     Client().post("/login/", {"username": "mallory", "password": "guess"})  # an access attempt
     DeliveryCount.objects.create(message_id="m-redelivered", count=2)
     faults_set("payments", technical_rate=0.0)
-    root = get_user_model().objects.get(username="root")
+    root = get_user_model().objects.filter(
+        is_superuser=True
+    ).first() or get_user_model().objects.create_superuser("boss", "", "pw")
     ApiToken.issue(user=root, name="smoke")
-    bulk_start(
+    bulk = bulk_start(
         action="cancel",
         process_ids=[str(booking.process_id)],
         rate=1,
@@ -267,6 +270,12 @@ def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
         user=root,
         description="d",
     )
+    return {"booking": booking, "user": root, "bulk": bulk, "status_token": status_token(booking)}
+
+
+def test_every_admin_page_renders(superuser: Client, sent_tasks: Any) -> None:
+    """A smoke test over every registered model: its list, its add page, one change page."""
+    one_of_everything()
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)
         assert superuser.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200, model
