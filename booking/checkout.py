@@ -98,7 +98,9 @@ def status_token(booking: Booking) -> str:
 def checkout(request: HttpRequest) -> HttpResponse:
     form = CheckoutForm(request.POST or None, initial={"nonce": uuid.uuid4()})
     if request.method == "POST":
-        if over_limit(f"checkout:{client_address(request)}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE):
+        if over_limit(
+            f"checkout:{client_address(request) or 'unknown'}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE
+        ):
             context = {
                 "form": form,
                 "trips": TRIPS,

@@ -12,10 +12,11 @@ from django.utils.deprecation import MiddlewareMixin
 from django.views.debug import SafeExceptionReporterFilter
 
 
-def client_address(request: HttpRequest) -> str:
-    """The client's address as the server saw it. Behind a reverse proxy, uvicorn sets it from the
-    proxy's forwarding header only for the proxies listed in FORWARDED_ALLOW_IPS."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address as the server saw it (None when there is none, e.g. a unix socket).
+    Behind a reverse proxy, uvicorn sets it from the proxy's forwarding header only for the
+    proxies listed in FORWARDED_ALLOW_IPS."""
+    return request.META.get("REMOTE_ADDR") or None
 
 
 class SettingsMaskingFilter(SafeExceptionReporterFilter):

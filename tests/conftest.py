@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,28 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     for database in settings.DATABASES.values():
         if database["ENGINE"].endswith("postgresql"):
             database["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_connections_at_the_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Close what worker threads left open before the test database is dropped.
+
+    Consumers and the ASGI handler run database code in asgiref's worker threads, each with its
+    own connection; one left idle there would make PostgreSQL refuse to drop the test database.
+    This runs before pytest-django's teardown (it depends on its setup).
+    """
+    yield
+    from django.db import connection, connections
+
+    connections.close_all()
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
 
 
 @pytest.fixture

@@ -147,27 +147,28 @@ def test_the_public_routes_are_still_there() -> None:
     assert set(PUBLIC) | set(SELF_SERVICE) <= names, "a public route was renamed: update the list"
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
-async def test_every_socket_refuses_who_may_not_use_it() -> None:
-    from asgiref.sync import sync_to_async
+@pytest.fixture
+def caller_cookies(transactional_db: None) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Each caller's session cookie (none for the anonymous visitor)."""
+    found = {}
+    for who, client in callers().items():
+        session = client.cookies.get("sessionid")
+        found[who] = [(b"cookie", f"sessionid={session.value}".encode())] if session else []
+    return found
 
+
+@pytest.mark.asyncio
+async def test_every_socket_refuses_who_may_not_use_it(
+    caller_cookies: dict[str, list[tuple[bytes, bytes]]],
+) -> None:
     from config.asgi import application
     from dashboard.consumers import CLOSE_FORBIDDEN
 
-    def cookies() -> dict[str, list[tuple[bytes, bytes]]]:
-        found = {}
-        for who, client in callers().items():
-            session = client.cookies.get("sessionid")
-            found[who] = [(b"cookie", f"sessionid={session.value}".encode())] if session else []
-        return found
-
-    for who, headers in (await sync_to_async(cookies)()).items():
+    for who, headers in caller_cookies.items():
         for pattern in websocket_urlpatterns:
             path = "/" + str(pattern.pattern)
-            ws = WebsocketCommunicator(
-                application, path, headers=[(b"origin", b"http://127.0.0.1"), *headers]
-            )
+            origin = (b"origin", b"http://127.0.0.1")
+            ws = WebsocketCommunicator(application, path, headers=[origin, *headers])
             connected, code = await ws.connect()
             assert (connected, code) == (False, CLOSE_FORBIDDEN), (path, who)
 
