@@ -22,3 +22,10 @@ def _recycle_database_connections(**kwargs: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.setup_logging.connect
+def _keep_django_logging(**kwargs: Any) -> None:
+    """Django's LOGGING (and LOG_LEVEL) rule in every process: without a receiver here, a worker
+    would reset the root logger to its own --loglevel (WARNING unless told), hiding the engine's
+    INFO lines."""
