@@ -261,6 +261,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "socket_timeout": 15,
     "socket_connect_timeout": 5,
 }
+if BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, but an item it cannot read is kept as a dead letter instead of
+    # ending the worker that popped it (config.broker).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+# Celery's consumer, keeping what it would drop (undecodable bodies, unknown tasks) first.
+CELERY_WORKER_CONSUMER = "config.broker:Consumer"
 if EMBEDDED_WORKERS:
     # The in-memory transport polls; the default 1 s sleep would add a second to every hop.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}

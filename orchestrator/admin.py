@@ -440,8 +440,8 @@ class OutboxAdmin(ReadOnlyAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "task_name", "reason", "process"]
-    list_filter = ["task_name"]
+    list_display = ["received_at", "task_name", "queue", "reason", "process"]
+    list_filter = ["task_name", "queue"]
     search_fields = ["reason", "process_id", "body"]
 
     @admin.display(description="process")

@@ -193,6 +193,7 @@ class DeadLetter(models.Model):
     body = models.TextField()
     reason = models.TextField()
     process_id = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=64, blank=True, help_text="Where it was found, when known.")
 
     class Meta:
         ordering = ["-received_at"]

@@ -163,13 +163,21 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
     return Outcome("applied", process_id)
 
 
-def dead_letter_keep(task_name: str, body: Any, reason: str, *, process_id: str = "") -> Outcome:
-    """Keep a message nobody can take, with the reason, for an operator to look at."""
-    try:
-        text = json.dumps(body, default=str)
-    except (TypeError, ValueError):
-        text = repr(body)
-    DeadLetter.objects.create(task_name=task_name, body=text, reason=reason, process_id=process_id)
+def dead_letter_keep(
+    task_name: str, body: Any, reason: str, *, process_id: str = "", queue: str = "", raw: bool = False
+) -> Outcome:
+    """Keep a message nobody can take, with the reason, for an operator to look at. `raw`: the
+    body is the text as it came (not a decoded message to write as JSON)."""
+    if raw:
+        text = str(body)
+    else:
+        try:
+            text = json.dumps(body, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(body)
+    DeadLetter.objects.create(
+        task_name=task_name, body=text, reason=reason, process_id=process_id, queue=queue
+    )
     logger.warning("dead letter from %s: %s", task_name, reason)
     return Outcome("dead-letter", process_id or None, reason)
 

@@ -1,0 +1,128 @@
+"""Nothing a queue holds may end a worker: what cannot be read is kept as a dead letter.
+
+Two places can meet an item that is not a message:
+
+* the Redis transport, which pops an item and decodes its envelope (JSON with a base64 body)
+  before any task code runs: raw bytes, a JSON array, JSON nested too deep or a body that is not
+  base64 raise there, Celery takes that for an unrecoverable error and the worker exits, with the
+  item already popped. `Transport` (selected by `CELERY_BROKER_TRANSPORT` on Redis) checks each
+  item as it pops it and keeps what it cannot read;
+* Celery's consumer, for a well-formed envelope whose body cannot be decoded (pickle, a content
+  type it does not accept) or that names no known task: it logs and drops those. `Consumer`
+  (`CELERY_WORKER_CONSUMER`, on every broker) keeps them first.
+
+A kept item is a dead letter with its queue and the reason, for an operator to look at; then the
+worker goes on with the next message.
+"""
+
+from __future__ import annotations
+
+import logging
+from queue import Empty
+from typing import Any
+
+from celery.worker.consumer import Consumer as CeleryConsumer
+from kombu.transport import redis
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+
+logger = logging.getLogger(__name__)
+
+KEEP_AT_MOST = 1024 * 1024  # bytes of an item kept in the dead letter; the size is always said
+
+
+def poison_keep(*, queue: str, raw: bytes | str, reason: str) -> None:
+    """Keep an item nobody can take as a dead letter; never raise (the worker must go on)."""
+    from orchestrator.engine.handle import dead_letter_keep
+
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    # Whatever the bytes are, the text kept is valid and storable (no NUL, no surrogates).
+    text = data[:KEEP_AT_MOST].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    if len(data) > KEEP_AT_MOST:
+        text += f"\n… ({len(data):,} bytes in all; the first {KEEP_AT_MOST:,} are kept)"
+    try:
+        dead_letter_keep(f"queue {queue}", text, f"{reason} ({len(data):,} bytes)", queue=queue, raw=True)
+    except Exception:  # the database is away: the log is all that is left of it
+        logger.exception("could not keep an unreadable item from %s (%s): %.2000s", queue, reason, text)
+
+
+class Channel(redis.Channel):
+    """kombu's Redis channel, checking each item it pops before delivering it."""
+
+    def _readable(self, item: bytes, queue: str) -> dict[str, Any] | None:
+        """The item's envelope, or None once it is kept as a dead letter."""
+        try:
+            payload = loads(bytes_to_str(item))
+            # Builds the message as the consumer will: properties, delivery tag, body encoding.
+            message = self.Message(payload, channel=self)
+            info = message.delivery_info
+            info["exchange"], info["routing_key"]
+        except Exception as exc:  # anything at all, RecursionError included
+            poison_keep(queue=queue, raw=item, reason=f"not a message: {type(exc).__name__}: {exc}"[:500])
+            return None
+        return payload
+
+    def _brpop_read(self, **options: Any) -> bool:
+        # kombu 5.7's own, but for the check before delivering.
+        try:
+            try:
+                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+            except self.connection_errors:
+                # A connection error: disconnect so that the next turn reconnects.
+                self.client.connection.disconnect()
+                raise
+            if not dest__item:
+                raise Empty()
+            dest, item = dest__item
+            dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(dest)
+            payload = self._readable(item, dest)
+            if payload is not None:
+                self.connection._deliver(payload, dest)
+            return True
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        with self.conn_or_acquire() as client:
+            for pri in self.priority_steps:
+                item = client.rpop(self._q_for_pri(queue, pri))
+                if item:
+                    self._maybe_update_queues_expire(client, queue)
+                    payload = self._readable(item, queue)
+                    if payload is None:
+                        raise Empty()  # kept; the next poll goes on
+                    return payload
+            self._maybe_update_queues_expire(client, queue)
+            raise Empty()
+
+
+class Transport(redis.Transport):
+    Channel = Channel
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, keeping what it would drop as a dead letter first."""
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        _keep_message(message, f"undecodable body: {type(exc).__name__}: {exc}")
+        super().on_decode_error(message, exc)
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        _keep_message(message, "not a task message")
+        super().on_unknown_message(body, message)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        _keep_message(message, f"unknown task: {exc}")
+        super().on_unknown_task(body, message, exc)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        _keep_message(message, f"invalid task message: {exc}")
+        super().on_invalid_task(body, message, exc)
+
+
+def _keep_message(message: Any, reason: str) -> None:
+    info = getattr(message, "delivery_info", None) or {}
+    queue = str(info.get("routing_key") or info.get("exchange") or "?")
+    poison_keep(queue=queue, raw=getattr(message, "body", b"") or b"", reason=reason[:500])
