@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import statistics
 import time
@@ -9,13 +10,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
+
+from django.db import close_old_connections
 
 from booking.bookings import DEFAULT_WORKFLOW, booking_create
 from booking.ledger import money_problems
 from booking.models import Booking
+from orchestrator.engine.handle import TRANSIENT_ERRORS
 from orchestrator.models import ProcessInstance
 from orchestrator.status import ProcessStatus
+
+logger = logging.getLogger(__name__)
 
 CITIES = ["CDG", "JFK", "LHR", "FCO", "MAD", "BER", "LIS", "ATH", "NRT", "SFO", "YUL", "CPT"]
 HOTELS = ["Grand Hotel", "Hotel du Parc", "Harbour Inn", "City Lodge", "The Atrium"]
@@ -86,6 +93,26 @@ def trip_random(rng: random.Random) -> dict[str, Any]:
     }
 
 
+T = TypeVar("T")
+RETRY_FOR = 120.0  # seconds the generator keeps trying while the database is away
+
+
+def _patiently(action: Callable[[], T], what: str) -> T:
+    """Run `action`, trying again while the database is away (a restart, a failover)."""
+    deadline = time.monotonic() + RETRY_FOR
+    pause = 0.2
+    while True:
+        try:
+            return action()
+        except TRANSIENT_ERRORS as exc:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("%s: the database is away (%s); trying again", what, exc)
+            close_old_connections()
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
 def simulation_run(
     *,
     bookings: int,
@@ -106,26 +133,32 @@ def simulation_run(
         due = began + index / rate
         while (now := time.monotonic()) < due:
             time.sleep(min(due - now, poll))
-        booking = booking_create(workflow=workflow, **trip_random(rng))
+        booking = _patiently(
+            partial(booking_create, workflow=workflow, **trip_random(rng)), "starting a booking"
+        )
         process_ids.append(booking.process_id)
         if now - last_report >= poll:
-            on_progress(Progress(index + 1, bookings, _counts(process_ids)))
+            on_progress(Progress(index + 1, bookings, _patiently(lambda: _counts(process_ids), "counting")))
             last_report = now
     deadline = time.monotonic() + timeout
     while True:
-        counts = _counts(process_ids)
+        counts = _patiently(lambda: _counts(process_ids), "counting")
         progress = Progress(bookings, bookings, counts)
         on_progress(progress)
         if progress.terminal == bookings or time.monotonic() >= deadline:
             break
         time.sleep(poll)
     elapsed = time.monotonic() - began
+    return _patiently(lambda: _report(process_ids, counts, elapsed), "checking the outcome")
+
+
+def _report(process_ids: list[Any], counts: Counter[str], elapsed: float) -> Report:
     ended = ProcessInstance.objects.filter(pk__in=process_ids, ended_at__isnull=False).values_list(
         "created_at", "ended_at"
     )
     latencies = sorted((end - start).total_seconds() for start, end in ended if start and end)
     chosen = Booking.objects.filter(process_id__in=process_ids).select_related("process")
-    return Report(bookings, counts, latencies, elapsed, money_problems(chosen))
+    return Report(len(process_ids), counts, latencies, elapsed, money_problems(chosen))
 
 
 def _counts(process_ids: Sequence[object]) -> Counter[str]:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
+from django.views import defaults
 from django.views.debug import SafeExceptionReporterFilter
+
+logger = logging.getLogger(__name__)
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -123,3 +129,29 @@ def _refusal(
             body["errors"] = [{"loc": where, "msg": problem}]
         return JsonResponse(body, status=status)
     return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
+
+
+# --- the database away ------------------------------------------------------------------------
+
+RETRY_AFTER_SECONDS = 5
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler, but the database being away (a restart, a failover, no free pooled
+    connection in time) is a 503 the client may retry, never a 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable for %s %s: %s", request.method, request.path, error)
+        if "text/html" in request.headers.get("Accept", "") and not request.path.startswith("/api/"):
+            response: HttpResponse = HttpResponse(
+                "<!doctype html><title>Back in a moment</title><h1>Back in a moment</h1>"
+                "<p>The database is unavailable for a moment. This page will work again shortly.</p>",
+                status=503,
+            )
+        else:
+            response = JsonResponse(
+                {"detail": "The database is unavailable for a moment; try again shortly."}, status=503
+            )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return defaults.server_error(request)

@@ -152,11 +152,26 @@ elif DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-            # Workers outlive PostgreSQL restarts: check a kept connection before reusing it.
+            # Connections come from a pool (below), returned after each request or task.
+            conn_max_age=0,
+            # Processes outlive PostgreSQL restarts: the pool checks a connection before lending it.
             conn_health_checks=True,
         )
     }
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # A bounded pool per process: an ASGI server runs each request in a thread of its own,
+            # and one persistent connection per thread ran PostgreSQL out of connections. A
+            # request waits up to the timeout for a free one, then gets 503 (config.http).
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1, minimum=0),
+                "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+                "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+            },
+            # Shown in pg_stat_activity: who holds which connection.
+            "application_name": env_str("DATABASE_APPLICATION_NAME", "orchestrator"),
+        }
+    )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {"default": _sqlite_database(DATA_DIR / "orchestrator.sqlite3")}

@@ -9,3 +9,6 @@ urlpatterns = [
     path("book/", include("booking.urls")),
     path("", include("dashboard.urls")),
 ]
+
+# The database being away answers 503 with Retry-After instead of 500.
+handler500 = "config.http.server_error"
