@@ -39,7 +39,7 @@ def assert_no_record_duplicated() -> None:
 
 @pytest.fixture
 def production_cluster(production_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """One worker process per queue and a beat, like the Procfile."""
+    """One worker process per queue and a beat, like the production layout (deploy/supervisord.conf)."""
     demo_workflows_load()
     processes = [
         WorkerProcess(env=production_env, python=sys.executable, cwd=ROOT, queues=(queue,), name=queue)
