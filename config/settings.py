@@ -268,23 +268,26 @@ ALL_QUEUES = (ORCHESTRATOR_QUEUE, *SERVICE_QUEUES)
 
 CELERY_BROKER_URL = BROKER_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    # Tasks are short and no message waits on an ETA: delays live in the database. An hour
-    # only bounds how late a message held by a vanished worker is delivered again.
-    "visibility_timeout": 3600,
-    # A publish on a half-open connection must not hang forever (kombu passes None by default).
-    "socket_timeout": 15,
-    "socket_connect_timeout": 5,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, but an item it cannot read is kept as a dead letter instead of
     # ending the worker that popped it (config.broker).
     CELERY_BROKER_TRANSPORT = "config.broker:Transport"
-# Celery's consumer, keeping what it would drop (undecodable bodies, unknown tasks) first.
-CELERY_WORKER_CONSUMER = "config.broker:Consumer"
-if EMBEDDED_WORKERS:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Tasks are short and no message waits on an ETA: delays live in the database. An hour
+        # only bounds how late a message held by a vanished worker is delivered again.
+        "visibility_timeout": 3600,
+        # A publish on a half-open connection must not hang forever (kombu passes None by default).
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+    }
+elif EMBEDDED_WORKERS:
     # The in-memory transport polls; the default 1 s sleep would add a second to every hop.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
+# On RabbitMQ, Celery's queues are durable and its messages persistent: a broker restart keeps
+# them, and a dead worker's message comes back as soon as its connection closes.
+# Celery's consumer, keeping what it would drop (undecodable bodies, unknown tasks) first.
+CELERY_WORKER_CONSUMER = "config.broker:Consumer"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"

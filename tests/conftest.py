@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.services import (
+    broker_is_amqp,
+    broker_purge,
     postgres_url_for_test_database,
     redis_reachable,
     service_missing,
@@ -78,12 +80,16 @@ def redis_url() -> str:
 
 @pytest.fixture
 def production_env(postgres_url: str, redis_url: str) -> dict[str, str]:
-    """Environment for a child process in production mode against the test database."""
+    """Environment for a child process in production mode against the test database, on the
+    broker of this run (RabbitMQ when CELERY_BROKER_URL is amqp://, else Redis)."""
     import redis
+    from django.conf import settings
 
     # Messages left in the queues by an earlier run would reach the new workers.
     redis.Redis.from_url(redis_url).flushdb()
-    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL"}}
+    if broker_is_amqp():
+        broker_purge(settings.ALL_QUEUES)
+    env = dict(os.environ)
     env.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url, PYTHONPATH=str(PROJECT_ROOT))
     return env
 

@@ -29,6 +29,7 @@ WORKER = [
 ]
 
 
+@pytest.mark.workers
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.parametrize("level", ["INFO", "WARNING"])

@@ -59,6 +59,7 @@ def healthy(port: int) -> bool:
         return False
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis

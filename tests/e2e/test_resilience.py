@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import pytest
-import redis
 from django.conf import settings
 
 from booking.faults import faults_set
 from booking.models import Charge
 from config.celery import app
-from orchestrator.models import DeadLetter
+from orchestrator.models import DeadLetter, Outbox
 from orchestrator.models import Event as EventRow
 from tests.e2e.conftest import Cluster, book, statuses, wait_until
+from tests.support.services import broker_purge, broker_waiting
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
 
 def test_a_broker_that_loses_every_queued_message_only_delays_the_processes(cluster: Cluster) -> None:
-    queue = redis.Redis.from_url(cluster.env["REDIS_URL"])
     bookings = book(5)
-    wait_until(lambda: queue.llen("payments") == 5, 10, "the charges to be queued")
-    queue.flushdb()  # Redis keeps nothing on disk: a restart loses every queued message like this
+    wait_until(lambda: broker_waiting("payments") == 5, 10, "the charges to be queued")
+    broker_purge(settings.ALL_QUEUES)  # as a broker restart without persistence loses them
     for service in settings.SERVICE_QUEUES:
         cluster.start(service)
     wait_until(lambda: statuses(bookings) == {"completed"}, 60, "every booking to complete")
@@ -32,9 +31,11 @@ def test_a_worker_killed_mid_command_only_delays_the_process(cluster: Cluster) -
     for service in settings.SERVICE_QUEUES:
         cluster.start(service)
     faults_set("payments", latency_ms=1500)  # long enough to kill the worker while it works
-    queue = redis.Redis.from_url(cluster.env["REDIS_URL"])
     (booking,) = book(1)
-    wait_until(lambda: queue.hlen("unacked") == 1, 10, "the payments worker to take the charge")
+    wait_until(
+        lambda: Outbox.objects.filter(published_at__isnull=False).exists(), 10, "the charge to be sent"
+    )
+    wait_until(lambda: broker_waiting("payments") == 0, 10, "the payments worker to take the charge")
     cluster.kill("payments")  # SIGKILL, as the OOM killer does
     faults_set("payments", latency_ms=0)
     cluster.start("payments")

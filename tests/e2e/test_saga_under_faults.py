@@ -54,6 +54,7 @@ def production_cluster(production_env: dict[str, str]) -> Iterator[dict[str, str
         stop_all(processes)
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis

@@ -19,6 +19,7 @@ from tests.support.workers import WorkerProcess
 SKEW = timedelta(seconds=60)
 
 
+@pytest.mark.workers
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_tick_from_a_beat_a_minute_behind_still_fires_due_timers(

@@ -57,6 +57,7 @@ def test_embedded_mode_round_trip_in_a_fresh_process(embedded_env: dict[str, str
         assert f"{queue:<16} ok" in result.stdout
 
 
+@pytest.mark.workers
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_production_mode_round_trip_through_redis_to_a_worker_process(
@@ -69,6 +70,7 @@ def test_production_mode_round_trip_through_redis_to_a_worker_process(
     assert "test-worker@" in result.stdout
 
 
+@pytest.mark.workers
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_queue_without_worker_is_reported(production_env: dict[str, str]) -> None:
