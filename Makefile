@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint typecheck check-migrations ci-checks venv
+.PHONY: run test chaos lint typecheck check-migrations ci-checks venv
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,11 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The production layout on its own PostgreSQL and Redis through kills, restarts, poison,
+# duplicates and crowds (docs/reliability.md). CHAOS_ARGS="--short" for the few-minute run.
+chaos: venv
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

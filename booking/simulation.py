@@ -97,7 +97,7 @@ T = TypeVar("T")
 RETRY_FOR = 120.0  # seconds the generator keeps trying while the database is away
 
 
-def _patiently(action: Callable[[], T], what: str) -> T:
+def patiently(action: Callable[[], T], what: str) -> T:
     """Run `action`, trying again while the database is away (a restart, a failover)."""
     deadline = time.monotonic() + RETRY_FOR
     pause = 0.2
@@ -133,23 +133,23 @@ def simulation_run(
         due = began + index / rate
         while (now := time.monotonic()) < due:
             time.sleep(min(due - now, poll))
-        booking = _patiently(
+        booking = patiently(
             partial(booking_create, workflow=workflow, **trip_random(rng)), "starting a booking"
         )
         process_ids.append(booking.process_id)
         if now - last_report >= poll:
-            on_progress(Progress(index + 1, bookings, _patiently(lambda: _counts(process_ids), "counting")))
+            on_progress(Progress(index + 1, bookings, patiently(lambda: _counts(process_ids), "counting")))
             last_report = now
     deadline = time.monotonic() + timeout
     while True:
-        counts = _patiently(lambda: _counts(process_ids), "counting")
+        counts = patiently(lambda: _counts(process_ids), "counting")
         progress = Progress(bookings, bookings, counts)
         on_progress(progress)
         if progress.terminal == bookings or time.monotonic() >= deadline:
             break
         time.sleep(poll)
     elapsed = time.monotonic() - began
-    return _patiently(lambda: _report(process_ids, counts, elapsed), "checking the outcome")
+    return patiently(lambda: _report(process_ids, counts, elapsed), "checking the outcome")
 
 
 def _report(process_ids: list[Any], counts: Counter[str], elapsed: float) -> Report:

@@ -17,11 +17,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 
 from booking.faults import fault_draw, faults_for
+from config import chaos
 from config.logging import process_context
 from orchestrator.engine.handle import ProcessNotFound, dead_letter_keep
 from orchestrator.messages import (
@@ -99,4 +101,8 @@ def reply_send(command: CommandMessage, result: Result) -> None:
         error=result.error,
         business=result.business,
     )
-    app.send_task(ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=settings.ORCHESTRATOR_QUEUE)
+    publish = partial(
+        app.send_task, ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=settings.ORCHESTRATOR_QUEUE
+    )
+    publish()
+    chaos.maybe_duplicate(publish)

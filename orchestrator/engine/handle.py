@@ -23,6 +23,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F
 from django.utils import timezone
 
+from config import chaos
 from config.logging import process_context
 from orchestrator import signals
 from orchestrator.actions import Operator, StepUse, action_get
@@ -422,8 +423,12 @@ def outbox_publish(*, rows: Sequence[Outbox]) -> int:
 
     sent = []
     for row in rows:
+        publish = partial(
+            app.send_task, row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id
+        )
         try:
-            app.send_task(row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id)
+            publish()
+            chaos.maybe_duplicate(publish)
         except Exception as exc:  # the broker is down: the relay tries again
             logger.warning("publishing %s failed: %s", row.message_id, exc)
             Outbox.objects.filter(pk=row.pk).update(
