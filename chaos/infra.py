@@ -68,11 +68,27 @@ class Postgres:
 
     def _ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.directory} -c max_connections=200 -c listen_addresses=127.0.0.1"
-        command = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60", *args]
-        subprocess.run(_as_postgres(command), check=True, capture_output=True)
+        log = str(self.directory / "postgres.log")
+        command = [
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            log,
+            "-w",
+            "-t",
+            "60",
+            *args,
+        ]
+        # No pipes: the server it starts would hold them open, and nobody would ever read the end.
+        subprocess.run(
+            _as_postgres(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def start(self) -> None:
-        self._ctl("-l", str(self.directory / "postgres.log"), "start")
+        self._ctl("start")
 
     def restart(self) -> None:
         self._ctl("-m", "fast", "restart")

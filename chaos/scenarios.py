@@ -18,8 +18,7 @@ from chaos.load import Load, api_reader, start
 
 @dataclass(frozen=True)
 class Scale:
-    bookings: int  # by the load generator, per scenario
-    rate: float  # bookings per second
+    rate: float  # bookings per second by the load generator, as long as the fault lasts
     api_bookers: int  # API clients booking meanwhile
     fault_seconds: float  # how long a fault lasts (kills go on, clients keep calling)
     beat_pause: float  # seconds beat stays stopped
@@ -27,12 +26,8 @@ class Scale:
     drain_timeout: float  # seconds every booking has to end after the load
 
 
-FULL = Scale(
-    bookings=150, rate=10, api_bookers=4, fault_seconds=30, beat_pause=60, api_clients=100, drain_timeout=300
-)
-SHORT = Scale(
-    bookings=40, rate=8, api_bookers=2, fault_seconds=10, beat_pause=20, api_clients=100, drain_timeout=240
-)
+FULL = Scale(rate=8, api_bookers=4, fault_seconds=30, beat_pause=60, api_clients=100, drain_timeout=300)
+SHORT = Scale(rate=6, api_bookers=2, fault_seconds=12, beat_pause=20, api_clients=100, drain_timeout=240)
 
 
 @dataclass
