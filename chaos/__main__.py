@@ -165,11 +165,17 @@ def run(stack: Stack, postgres: Postgres, redis: Redis, token: str, options: arg
         load.join(timeout=10)
         exits = unasked_exits(world.stack.unexpected_exits(mark), killed)
         verdict = judge(
-            name, load.booking_ids, drain_seconds=seconds, unexpected_exits=exits, http=load.statuses
+            name,
+            load.booking_ids,
+            drain_seconds=seconds,
+            unexpected_exits=exits,
+            not_running=world.stack.not_running(),
+            http=load.statuses,
         )
         verdicts.append(verdict)
         print(verdict.line(), flush=True)
-        for line in verdict.waiting + verdict.money[:10] + verdict.replay_mismatches[:10] + exits[:10]:
+        details = verdict.waiting[:10] + verdict.money[:10] + verdict.replay_mismatches[:10]
+        for line in details + exits[:10] + verdict.not_running:
             print(f"    {line}", flush=True)
     everything = every_process_replays()
     print(

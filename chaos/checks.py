@@ -21,6 +21,8 @@ from orchestrator.history import history_events
 from orchestrator.models import ProcessInstance
 from orchestrator.status import ProcessStatus
 
+WAITING_AT_MOST = 0.02  # of a scenario's bookings waiting for an operator, before it fails
+
 
 @dataclass
 class Verdict:
@@ -34,6 +36,7 @@ class Verdict:
     replay_mismatches: list[str]
     drain_seconds: float
     unexpected_exits: list[str]
+    not_running: list[str]
     http: Counter[str]
     waiting: list[str] = field(default_factory=list)  # why each one waits for an operator
 
@@ -43,9 +46,16 @@ class Verdict:
         return sum(n for status, n in self.http.items() if status.startswith("5") and status != "503")
 
     @property
+    def too_many_waiting(self) -> bool:
+        # A few may run out of retries under heavy faults; many mean the stack is not recovering.
+        return len(self.waiting) > max(2, self.started * WAITING_AT_MOST)
+
+    @property
     def ok(self) -> bool:
         return not (
-            self.lost
+            self.too_many_waiting
+            or self.not_running
+            or self.lost
             or self.stuck
             or self.money
             or self.double_charges
@@ -65,7 +75,7 @@ class Verdict:
             f"double charges {self.double_charges}, replay "
             f"{'ok' if not self.replay_mismatches else f'{len(self.replay_mismatches)} mismatch(es)'}, "
             f"drained {self.drain_seconds:.1f} s after the fault, "
-            f"unexpected exits {len(self.unexpected_exits)}, "
+            f"unexpected exits {len(self.unexpected_exits)}, not running {len(self.not_running)}, "
             f"http {http}"
         )
 
@@ -97,6 +107,7 @@ def judge(
     *,
     drain_seconds: float,
     unexpected_exits: list[str],
+    not_running: list[str],
     http: Counter[str],
 ) -> Verdict:
     bookings = list(Booking.objects.filter(pk__in=booking_ids).select_related("process__definition"))
@@ -128,6 +139,7 @@ def judge(
         replay_mismatches=mismatches,
         drain_seconds=drain_seconds,
         unexpected_exits=unexpected_exits,
+        not_running=not_running,
         http=http,
         waiting=waiting,
     )

@@ -179,9 +179,12 @@ class Stack:
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
+        with (self.directory / "stack.log").open("a") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                with self._lock:
+                    self.lines.append(line.rstrip("\n"))
 
     def mark(self) -> int:
         with self._lock:
@@ -219,6 +222,10 @@ class Stack:
     def pid(self, name: str) -> int:
         text = self.ctl("pid", name).strip()
         return int(text) if text.isdigit() else 0
+
+    def not_running(self) -> list[str]:
+        """Supervised processes that are not running now (stopped, in backoff, given up)."""
+        return [line for line in self.ctl("status").splitlines() if line.strip() and " RUNNING " not in line]
 
     def unexpected_exits(self, mark: int) -> list[str]:
         """Processes that exited without being asked to since `mark` (supervisord's own lines)."""
