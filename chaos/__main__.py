@@ -104,7 +104,7 @@ def prepare() -> str:
     # The trip with short timeouts and a deep retry budget: faults cost seconds, not minutes.
     retry = RetryPolicy(max_attempts=12, initial_delay=0.3, multiplier=2.0, max_delay=2.0, jitter=0.2)
     steps = [
-        spec.__class__(**{**spec.__dict__, "retry": retry}) for spec in trip_steps(parallel=True, timeout=3.0)
+        spec.__class__(**{**spec.__dict__, "retry": retry}) for spec in trip_steps(parallel=True, timeout=5.0)
     ]
     definition_save(name=WORKFLOW, version=1, description="chaos", steps=steps, activate=True)
     user = get_user_model().objects.create_user("chaos-shop")

@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
 from orchestrator.engine.handle import TRANSIENT_ERRORS, message_handle, outbox_relay, timers_fire
 from orchestrator.probes import probe_answer
@@ -16,6 +18,7 @@ logger = logging.getLogger(__name__)
 # A message whose handling crashes the worker comes back (reject on worker lost); after this many
 # deliveries it is kept as a dead letter instead of taking the worker down again and again.
 MAX_DELIVERIES = 5
+TICK_CLAIM = "orchestrator:tick-claim"
 
 
 @shared_task(name="orchestrator.event", bind=True, max_retries=10)
@@ -35,6 +38,8 @@ def event(self: Any, body: Any) -> str:
 @shared_task(name="orchestrator.tick")
 def tick() -> int:
     """Fire due timers (retry backoff, step timeouts) and re-publish forgotten outbox rows."""
+    if not tick_claimed():
+        return 0
     fired = 0
     while (handled := timers_fire()) > 0:
         fired += handled
@@ -42,6 +47,21 @@ def tick() -> int:
             break
     outbox_relay()
     return fired
+
+
+def tick_claimed() -> bool:
+    """Whether this tick should run: no other ran within most of a period.
+
+    Ticks that waited in a queue behind a backlog (a slow or restarted worker) would otherwise all
+    run one after the other, each sweeping the whole table, while the replies they are queued
+    with wait: the backlog would feed itself. One claim per period in the shared cache lets the
+    rest return at once. If the cache is away, the tick runs (SKIP LOCKED keeps ticks apart).
+    """
+    try:
+        return bool(cache.add(TICK_CLAIM, 1, timeout=max(settings.TIMER_TICK_SECONDS * 0.8, 0.05)))
+    except Exception:
+        logger.warning("the cache does not answer: the tick runs anyway", exc_info=True)
+        return True
 
 
 @shared_task(name="ops.wake")
