@@ -223,9 +223,16 @@ class Stack:
         text = self.ctl("pid", name).strip()
         return int(text) if text.isdigit() else 0
 
-    def not_running(self) -> list[str]:
-        """Supervised processes that are not running now (stopped, in backoff, given up)."""
-        return [line for line in self.ctl("status").splitlines() if line.strip() and " RUNNING " not in line]
+    def not_running(self, *, within: float = 60.0) -> list[str]:
+        """Supervised processes still not running after `within` seconds (one killed a moment ago
+        is starting again: that is the supervisor doing its job)."""
+        deadline = time.monotonic() + within
+        while True:
+            lines = [line for line in self.ctl("status").splitlines() if line.strip()]
+            down = [line for line in lines if " RUNNING " not in line]
+            if not down or time.monotonic() >= deadline:
+                return down
+            time.sleep(1.0)
 
     def unexpected_exits(self, mark: int) -> list[str]:
         """Processes that exited without being asked to since `mark` (supervisord's own lines)."""
