@@ -30,8 +30,8 @@ from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.handle import ProcessNotFound, WorkflowNotFound, operator_act, process_start
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import ProcessNotFound, WorkflowNotFound, operator_act, process_start
 
 router = Router()
 Errors = {code: schemas.ErrorOut for code in (400, 401, 403, 404, 409, 413, 422)}

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from booking.models import Booking
 from booking.services.records import code
-from orchestrator.engine.handle import process_start
+from orchestrator.processes import process_start
 
 DEFAULT_WORKFLOW = "trip-booking"
 

@@ -28,8 +28,8 @@ from booking.throttle import over_limit
 from config.http import client_address
 from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.handle import WorkflowNotFound
 from orchestrator.engine.validate import kept_steps
+from orchestrator.processes import WorkflowNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
 logger = logging.getLogger(__name__)

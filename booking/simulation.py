@@ -18,8 +18,8 @@ from django.db import close_old_connections
 from booking.bookings import DEFAULT_WORKFLOW, booking_create
 from booking.ledger import money_problems
 from booking.models import Booking
-from orchestrator.engine.handle import TRANSIENT_ERRORS
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import TRANSIENT_ERRORS
 from orchestrator.status import ProcessStatus
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from typing import Any
 from orchestrator.actions import ACTIONS, OperatorAction, may_act
 from orchestrator.commands import command_get, command_summary
 from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS, ActionNotAllowed, check_operator_action
-from orchestrator.engine.handle import operator_act
 from orchestrator.engine.summary import compensation_plan
 from orchestrator.engine.types import Definition, State, StepSpec
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import operator_act
 from orchestrator.status import StepPhase, StepStatus
 
 User = Any  # request.user: a user or AnonymousUser

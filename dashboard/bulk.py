@@ -24,9 +24,9 @@ from orchestrator.commands import command_get
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.handle import TRANSIENT_ERRORS, ProcessNotFound, operator_act
 from orchestrator.engine.summary import compensation_plan, retry_target
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import TRANSIENT_ERRORS, ProcessNotFound, operator_act
 from orchestrator.status import StepPhase
 
 logger = logging.getLogger(__name__)

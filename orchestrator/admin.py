@@ -35,19 +35,19 @@ from orchestrator.definitions import (
     definition_retire,
 )
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.handle import ProcessNotFound, operator_act
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
 from orchestrator.engine.validate import definition_problems, kept_steps
 from orchestrator.models import (
     DeadLetter,
     DeliveryCount,
-    Event,
+    HistoryEntry,
     Outbox,
     ProcessInstance,
     StepDefinition,
     WorkerProbe,
     WorkflowDefinition,
 )
+from orchestrator.processes import ProcessNotFound, operator_act
 from orchestrator.status import OnExhausted, ProcessStatus, StepPhase
 from orchestrator.workflow_io import ImportRefused, ImportRights, workflows_export, workflows_import
 
@@ -407,7 +407,7 @@ class ProcessInstanceAdmin(ReadOnlyAdmin):
         return None
 
 
-@admin.register(Event)
+@admin.register(HistoryEntry)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ["process_link", "seq", "type", "step", "attempt", "actor", "reason", "created_at"]
     list_filter = ["type"]
@@ -415,7 +415,7 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ["process"]
 
     @admin.display(description="process")
-    def process_link(self, obj: Event) -> SafeString:
+    def process_link(self, obj: HistoryEntry) -> SafeString:
         return dashboard_link(obj.process_id, obj.process.business_key)
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from orchestrator.engine.types import Event
-from orchestrator.models import Event as EventRow
-from orchestrator.models import ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
 
 
-def event_of(row: EventRow) -> Event:
+def event_of(row: HistoryEntry) -> Event:
     return Event(
         type=row.type,
         at=row.created_at,
@@ -22,7 +21,7 @@ def event_of(row: EventRow) -> Event:
 
 def history_events(process: ProcessInstance, *, up_to: int | None = None) -> list[Event]:
     """The history in order, up to event `up_to` when given."""
-    rows = EventRow.objects.filter(process=process).order_by("seq")
+    rows = HistoryEntry.objects.filter(process=process).order_by("seq")
     if up_to is not None:
         rows = rows.filter(seq__lte=up_to)
     return [event_of(row) for row in rows]

@@ -124,8 +124,10 @@ class _AppendOnlyQuerySet(models.QuerySet):
         raise TypeError(f"{self.model.__name__} rows are never deleted")
 
 
-class Event(models.Model):
-    """One entry of a process's history: append-only, the process's audit log."""
+class HistoryEntry(models.Model):
+    """One event in a process's history, as stored: append-only, the process's audit log.
+
+    (The engine's `Event` is the same fact in memory; this is its row.)"""
 
     process = models.ForeignKey(ProcessInstance, on_delete=models.PROTECT, related_name="events")
     seq = models.PositiveIntegerField()
@@ -143,6 +145,8 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["process", "seq"]
+        verbose_name = "history entry"
+        verbose_name_plural = "history entries"
         constraints = [models.UniqueConstraint(fields=["process", "seq"], name="event_process_seq_unique")]
 
     def __str__(self) -> str:

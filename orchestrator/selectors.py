@@ -6,9 +6,9 @@ import uuid
 
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
-from orchestrator.engine.handle import ProcessNotFound
 from orchestrator.engine.types import ACTION
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
 # A step in one of these is being undone or is settled by hand: a late copy of its command must

@@ -10,8 +10,9 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from orchestrator.engine.handle import TRANSIENT_ERRORS, message_handle, outbox_relay, timers_fire
+from orchestrator.outbox import outbox_relay
 from orchestrator.probes import probe_answer
+from orchestrator.processes import TRANSIENT_ERRORS, message_handle, timers_fire
 from orchestrator.redelivery import delivery_count_exceeded
 
 logger = logging.getLogger(__name__)

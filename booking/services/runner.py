@@ -25,7 +25,7 @@ from django.conf import settings
 from booking.faults import fault_draw, faults_for
 from config import chaos
 from config.logging import process_context
-from orchestrator.engine.handle import ProcessNotFound, dead_letter_keep
+from orchestrator.dead_letters import dead_letter_keep
 from orchestrator.messages import (
     ORCHESTRATOR_EVENT_TASK,
     CommandMessage,
@@ -33,6 +33,7 @@ from orchestrator.messages import (
     command_parse,
     reply_envelope,
 )
+from orchestrator.processes import ProcessNotFound
 from orchestrator.selectors import command_refusal
 
 logger = logging.getLogger(__name__)

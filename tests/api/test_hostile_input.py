@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from booking.models import Booking
-from orchestrator.models import Event, ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
 from tests.api.conftest import ApiClient
 from tests.api.test_bookings import TRIP
 from tests.support.engine import trip_input
@@ -69,13 +69,13 @@ def test_unstorable_text_in_any_field_of_any_body_is_refused(
     api: ApiClient, process_id: str, method: str, path: str, body: dict[str, Any], value: str
 ) -> None:
     url = path.format(id=process_id)
-    events = Event.objects.count()
+    events = HistoryEntry.objects.count()
     for leaf in leaves(body):
         sent = raw_post(api, method, url, json.dumps(with_value(body, leaf, value)), HTTP_IDEMPOTENCY_KEY="h")
         assert sent.status_code == 422, (leaf, sent.content)
         assert sent.json()["errors"][0]["loc"] == ["body", *leaf]
     assert Booking.objects.count() == 1 and ProcessInstance.objects.count() == 1
-    assert Event.objects.count() == events
+    assert HistoryEntry.objects.count() == events
 
 
 def test_unstorable_text_in_a_key_is_refused(api: ApiClient) -> None:
@@ -116,4 +116,4 @@ def test_the_dashboard_refuses_a_nul_in_an_action_reason(db: None, trip_workflow
     operator = user_with("olga", permissions=OPERATOR_PERMISSIONS)
     response = operator.post(f"/processes/{process.pk}/actions/pause/", {"reason": "because\x00"})
     assert response.status_code == 422 and b"NUL" in response.content
-    assert Event.objects.filter(process=process).count() == 1
+    assert HistoryEntry.objects.filter(process=process).count() == 1

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from booking.models import Booking, ServiceFaults
-from orchestrator.models import Event, ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
 from tests.api.conftest import ApiClient
 from tests.api.test_bookings import TRIP
 from tests.support.engine import answer, deliver_all, last_command, trip_input
@@ -38,7 +38,7 @@ def test_start_a_process_and_again_for_the_same_key(api: ApiClient) -> None:
         "times_out_at": body["steps"][0]["times_out_at"],
         "last_error": "",
     }
-    assert Event.objects.get(process_id=body["id"]).actor == "system"
+    assert HistoryEntry.objects.get(process_id=body["id"]).actor == "system"
 
 
 def test_start_errors(api: ApiClient, powerless: ApiClient, anonymous: ApiClient) -> None:
@@ -83,7 +83,7 @@ def test_an_action_is_202_with_the_resulting_status(api: ApiClient) -> None:
     response = api.call("post", f"/api/processes/{process_id}/actions/pause", {"reason": "maintenance"})
     assert response.status_code == 202
     assert response.json() == {"process_id": process_id, "status": "paused"}
-    event = Event.objects.filter(process_id=process_id).order_by("-seq").first()
+    event = HistoryEntry.objects.filter(process_id=process_id).order_by("-seq").first()
     assert event is not None and (event.actor, event.reason) == ("system", "maintenance")
 
 

@@ -162,7 +162,7 @@ def test_a_reference_that_is_already_a_processs_key_is_drawn_again(monkeypatch: 
     from decimal import Decimal
 
     from booking import bookings
-    from orchestrator.engine.handle import process_start
+    from orchestrator.processes import process_start
     from tests.support.engine import trip_input
 
     squatter, _ = process_start(workflow="trip-booking", business_key="TRP-AAAAAA", input=trip_input())

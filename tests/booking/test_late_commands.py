@@ -12,9 +12,9 @@ from django.utils import timezone
 from booking import tasks
 from booking.bookings import booking_create
 from booking.models import Charge
-from orchestrator.engine.handle import message_handle, operator_act, timers_fire
 from orchestrator.messages import reply_parse
-from orchestrator.models import DeadLetter, Event
+from orchestrator.models import DeadLetter, HistoryEntry
+from orchestrator.processes import message_handle, operator_act, timers_fire
 from tests.support.engine import SentTasks, an_operator, answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
@@ -66,7 +66,7 @@ def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by
     tasks.charge(held)
     assert last_reply(sent_tasks)["payload"]["error"] == "refused: the process has ended (cancelled)"
     assert not Charge.objects.exists()
-    assert Event.objects.filter(process=process, type="step.failed").count() == 1
+    assert HistoryEntry.objects.filter(process=process, type="step.failed").count() == 1
 
 
 def test_a_command_for_an_unknown_process_is_kept_as_a_dead_letter(sent_tasks: SentTasks) -> None:

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from booking.bookings import booking_create
 from config.celery import app
-from orchestrator.engine.handle import outbox_relay
+from orchestrator.outbox import outbox_relay
 from tests.support.processes import WatchedProcess
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from orchestrator.models import Event as EventRow
-from orchestrator.models import ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
 from tests.dashboard.conftest import book
 from tests.support.engine import answer, last_command
 
@@ -30,7 +29,7 @@ def test_a_user_without_permission_sees_no_action_and_gets_403_on_a_forged_post(
     for action in ("retry", "skip", "cancel", "compensate", "pause", "resume"):
         forged = viewer.post(f"/processes/{process.pk}/actions/{action}/", {"step": "payment", "reason": "x"})
         assert forged.status_code == 403, action
-    assert EventRow.objects.filter(process=process).count() == 2
+    assert HistoryEntry.objects.filter(process=process).count() == 2
 
 
 def test_an_operator_sees_the_actions_that_apply(operator: Client) -> None:
@@ -63,7 +62,7 @@ def test_retry_goes_through_the_engine_with_who_and_why(operator: Client) -> Non
     assert 'id="process-header"' in response.content.decode()  # the page gets the outcome
     process.refresh_from_db()
     assert process.status == "running"
-    event = EventRow.objects.filter(process=process).order_by("-seq").first()
+    event = HistoryEntry.objects.filter(process=process).order_by("-seq").first()
     assert event is not None
     assert (event.type, event.step, event.actor, event.reason) == (
         "operator.retried",

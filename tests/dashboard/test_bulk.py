@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from dashboard.bulk import bulk_advance
 from dashboard.models import BulkAction
-from orchestrator.models import Event as EventRow
-from orchestrator.models import ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
 from tests.dashboard.conftest import READ_PERMISSIONS, book, user_with
 from tests.support.engine import answer, last_command
 
@@ -72,7 +71,7 @@ def test_a_rollout_goes_at_the_chosen_rate_and_can_be_stopped(operator: Client) 
     assert bulk_advance(now=now + timedelta(seconds=5)) == 0
     bulk.refresh_from_db()
     assert bulk.status == "stopped" and bulk.position == 4
-    retried = EventRow.objects.filter(
+    retried = HistoryEntry.objects.filter(
         type="operator.retried", actor="olga", reason="bulk retry: payments fixed"
     )
     assert retried.count() == 4
@@ -170,7 +169,7 @@ def test_a_rollout_halts_when_its_creator_may_no_longer_run_it(operator: Client,
     assert bulk_advance(now=now + timedelta(seconds=1)) == 0
     bulk = BulkAction.objects.get()
     assert (bulk.status, bulk.position, bulk.stop_reason) == ("halted", 2, expected)
-    assert EventRow.objects.filter(type="operator.retried").count() == 2
+    assert HistoryEntry.objects.filter(type="operator.retried").count() == 2
     # The operators see why it stopped, where they watched it run.
     page = user_with("vera", permissions=READ_PERMISSIONS).get("/").content.decode()
     assert f"Halted at 2 of 4: {expected}" in html.unescape(page)

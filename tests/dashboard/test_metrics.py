@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from orchestrator.engine.handle import message_handle, process_start
 from orchestrator.models import ProcessInstance
+from orchestrator.processes import message_handle, process_start
 from tests.support.engine import trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")

@@ -8,8 +8,7 @@ from django.conf import settings
 from booking.faults import faults_set
 from booking.models import Charge
 from config.celery import app
-from orchestrator.models import DeadLetter, Outbox
-from orchestrator.models import Event as EventRow
+from orchestrator.models import DeadLetter, HistoryEntry, Outbox
 from tests.e2e.conftest import Cluster, book, statuses, wait_until
 from tests.support.services import broker_purge, broker_waiting
 
@@ -23,7 +22,7 @@ def test_a_broker_that_loses_every_queued_message_only_delays_the_processes(clus
     for service in settings.SERVICE_QUEUES:
         cluster.start(service)
     wait_until(lambda: statuses(bookings) == {"completed"}, 60, "every booking to complete")
-    assert EventRow.objects.filter(type="step.timed_out", step="payment").count() == 5
+    assert HistoryEntry.objects.filter(type="step.timed_out", step="payment").count() == 5
     assert Charge.objects.filter(status="charged").count() == 5
 
 

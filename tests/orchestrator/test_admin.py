@@ -13,8 +13,14 @@ from django.test import Client
 from django.urls import reverse
 
 from booking.demo import demo_workflows_load
-from orchestrator.engine.handle import process_start
-from orchestrator.models import DeliveryCount, Event, ProcessInstance, StepDefinition, WorkflowDefinition
+from orchestrator.models import (
+    DeliveryCount,
+    HistoryEntry,
+    ProcessInstance,
+    StepDefinition,
+    WorkflowDefinition,
+)
+from orchestrator.processes import process_start
 from tests.support.engine import answer, last_command, trip_input
 
 pytestmark = pytest.mark.django_db
@@ -230,8 +236,8 @@ def one_of_everything() -> dict[str, Any]:
     from booking.faults import faults_set
     from booking.traffic import demo_traffic_get
     from dashboard.bulk import bulk_start
-    from orchestrator.engine.handle import message_handle
     from orchestrator.probes import probe_send
+    from orchestrator.processes import message_handle
 
     demo_workflows_load()
     booking = booking_create(
@@ -296,7 +302,7 @@ def _request(client: Client) -> Any:
     return request
 
 
-@pytest.mark.parametrize("model", [Event, ProcessInstance])
+@pytest.mark.parametrize("model", [HistoryEntry, ProcessInstance])
 def test_the_history_refuses_edits_and_deletes_in_the_admin(superuser: Client, model: type) -> None:
     demo_workflows_load()
     process_start(workflow="trip-booking", business_key="k", input=trip_input())
@@ -328,7 +334,7 @@ def test_admin_actions_go_through_the_engine_with_the_same_permissions(superuser
             "reason": "duplicate booking",
         },
     )
-    event = Event.objects.filter(process=process).order_by("-seq").first()
+    event = HistoryEntry.objects.filter(process=process).order_by("-seq").first()
     assert event is not None
     assert (event.type, event.actor, event.reason) == (
         "operator.cancelled",

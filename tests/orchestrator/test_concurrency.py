@@ -8,10 +8,9 @@ import pytest
 from django.utils import timezone
 
 from booking.demo import demo_workflows_load
-from orchestrator.engine.handle import message_handle, process_start, timers_fire
 from orchestrator.messages import reply_envelope
-from orchestrator.models import Event as EventRow
-from orchestrator.models import Outbox, ProcessInstance
+from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
+from orchestrator.processes import message_handle, process_start, timers_fire
 from tests.support.engine import answer, last_command
 from tests.support.threads import run_together
 
@@ -42,7 +41,9 @@ def test_parallel_replies_are_serialised_and_the_join_fires_once(workflows: None
     results = run_together([lambda: message_handle(flight), lambda: message_handle(hotel)])
     assert [getattr(r, "status", r) for r in results] == ["applied", "applied"]
     process.refresh_from_db()
-    assert list(EventRow.objects.filter(process=process).order_by("seq").values_list("seq", flat=True)) == [
+    assert list(
+        HistoryEntry.objects.filter(process=process).order_by("seq").values_list("seq", flat=True)
+    ) == [
         1,
         2,
         3,
@@ -88,6 +89,6 @@ def test_concurrent_ticks_fire_each_timer_once(workflows: None) -> None:
     # Whatever a round missed (rows locked by another tick), the next rounds take.
     while timers_fire(now=later):
         pass
-    timed_out = EventRow.objects.filter(type="step.timed_out")
+    timed_out = HistoryEntry.objects.filter(type="step.timed_out")
     assert timed_out.count() == 20
     assert timed_out.values("process").distinct().count() == 20

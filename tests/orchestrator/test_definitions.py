@@ -7,9 +7,9 @@ from django.test import Client
 
 from booking.demo import trip_steps
 from orchestrator.definitions import InvalidDefinition, definition_save
-from orchestrator.engine.handle import process_start
 from orchestrator.engine.types import RetryPolicy, StepSpec
 from orchestrator.models import StepDefinition, WorkflowDefinition
+from orchestrator.processes import process_start
 from tests.support.engine import trip_input
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,5 @@
-"""The decision logic stays pure: no ORM, no clock, no randomness, no I/O in its modules."""
+"""The decision logic stays pure: no ORM, no clock, no randomness, no I/O anywhere in the engine
+folder (the database shell lives beside it, in orchestrator/processes.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "orchestrator" / "engine"
-PURE_MODULES = ["decide.py", "types.py", "validate.py", "codec.py", "summary.py"]
-ALLOWED_PROJECT_IMPORTS = {"orchestrator.engine.types", "orchestrator.engine.decide", "orchestrator.status"}
+# Every module of the folder, so a new one cannot slip in impure.
+PURE_MODULES = sorted(path.name for path in ENGINE.glob("*.py"))
 FORBIDDEN_MODULES = {
     "time",
     "random",
@@ -21,6 +22,10 @@ FORBIDDEN_MODULES = {
     "celery",
 }
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "sleep", "random", "uuid4", "open"}
+
+
+def test_the_engine_folder_is_scanned() -> None:
+    assert {"decide.py", "types.py", "codec.py"} <= set(PURE_MODULES)
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)
@@ -36,7 +41,8 @@ def test_pure_module_imports_nothing_impure(module: str) -> None:
         for name in names:
             assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN_MODULES), name
             if name.startswith(("orchestrator", "booking", "dashboard", "config")):
-                assert name in ALLOWED_PROJECT_IMPORTS, f"{module} imports {name}"
+                allowed = name.startswith("orchestrator.engine") or name == "orchestrator.status"
+                assert allowed, f"{module} imports {name}"
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)

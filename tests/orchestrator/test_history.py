@@ -12,27 +12,26 @@ from django.utils import timezone
 from orchestrator.definitions import definition_for_run, definition_save
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import decide
-from orchestrator.engine.handle import message_handle, process_start
 from orchestrator.engine.types import Event, EventType, RetryPolicy, StepSpec
 from orchestrator.messages import command_parse, reply_envelope
-from orchestrator.models import Event as EventRow
-from orchestrator.models import Outbox, ProcessInstance
+from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
+from orchestrator.processes import message_handle, process_start
 from tests.support.engine import trip_input
 
 
 @pytest.mark.usefixtures("trip_workflows")
 def test_events_can_be_neither_updated_nor_deleted() -> None:
     process, _ = process_start(workflow="trip-booking", business_key="k", input=trip_input())
-    row = EventRow.objects.get(process=process)
+    row = HistoryEntry.objects.get(process=process)
     row.note = "edited"
     with pytest.raises(TypeError, match="never updated"):
         row.save()
     with pytest.raises(TypeError, match="never deleted"):
         row.delete()
     with pytest.raises(TypeError, match="never updated"):
-        EventRow.objects.filter(process=process).update(note="edited")
+        HistoryEntry.objects.filter(process=process).update(note="edited")
     with pytest.raises(TypeError, match="never deleted"):
-        EventRow.objects.filter(process=process).delete()
+        HistoryEntry.objects.filter(process=process).delete()
 
 
 def process_with_history(length: int) -> ProcessInstance:
@@ -77,7 +76,7 @@ def process_with_history(length: int) -> ProcessInstance:
             )
         state = decide(spec, state, event).state
         rows.append(
-            EventRow(
+            HistoryEntry(
                 process=process,
                 seq=state.seq,
                 message_id=event.message_id,
@@ -88,7 +87,7 @@ def process_with_history(length: int) -> ProcessInstance:
                 created_at=at,
             )
         )
-    EventRow.objects.bulk_create(rows, batch_size=2000)
+    HistoryEntry.objects.bulk_create(rows, batch_size=2000)
     ProcessInstance.objects.filter(pk=process.pk).update(state=state_to_json(state), seq=state.seq)
     process.refresh_from_db()
     return process
@@ -108,13 +107,15 @@ def queries_to_handle_next_reply(process: ProcessInstance) -> list[str]:
 def test_handling_the_10000th_event_costs_the_same_queries_as_the_10th() -> None:
     short = process_with_history(9)  # the reply below is its 10th event
     long = process_with_history(9_999)  # and this one's 10,000th
-    assert EventRow.objects.filter(process=long).count() == 9_999
+    assert HistoryEntry.objects.filter(process=long).count() == 9_999
     assert short.state["steps"]["poll"]["status"] == long.state["steps"]["poll"]["status"] == "running"
     short_queries = queries_to_handle_next_reply(short)
     long_queries = queries_to_handle_next_reply(long)
     assert len(short_queries) == len(long_queries)
     # And no query reads the history itself: the only look at it is the duplicate check by id.
     history_reads = [
-        q for q in long_queries if q.lstrip().upper().startswith("SELECT") and "orchestrator_event" in q
+        q
+        for q in long_queries
+        if q.lstrip().upper().startswith("SELECT") and "orchestrator_historyentry" in q
     ]
     assert len(history_reads) == 1 and "message_id" in history_reads[0]

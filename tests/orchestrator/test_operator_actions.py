@@ -6,9 +6,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.handle import ProcessNotFound, operator_act, process_start
-from orchestrator.models import Event as EventRow
-from orchestrator.models import ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
+from orchestrator.processes import ProcessNotFound, operator_act, process_start
 from tests.support.engine import an_operator, answer, last_command
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
@@ -37,7 +36,7 @@ def test_pause_and_resume_are_recorded_with_actor_and_reason() -> None:
     )
     process.refresh_from_db()
     assert process.status == "paused"
-    row = EventRow.objects.filter(process=process).order_by("-seq").first()
+    row = HistoryEntry.objects.filter(process=process).order_by("-seq").first()
     assert row is not None
     assert (row.type, row.actor, row.reason) == ("operator.paused", "ops@example.com", "card issuer outage")
     operator_act(process_id=str(process.pk), action="resume", user=an_operator("ops@example.com"))
@@ -53,7 +52,7 @@ def test_an_action_that_does_not_apply_is_refused_and_not_recorded() -> None:
         operator_act(process_id=str(process.pk), action="retry", step="payment", user=an_operator())
     with pytest.raises(ActionNotAllowed, match="unknown action"):
         operator_act(process_id=str(process.pk), action="explode", user=an_operator())
-    assert EventRow.objects.filter(process=process).count() == 1
+    assert HistoryEntry.objects.filter(process=process).count() == 1
 
 
 def test_unknown_process_is_reported() -> None:
@@ -118,7 +117,7 @@ def test_the_engine_itself_refuses_a_user_without_the_actions_permission() -> No
     with pytest.raises(PermissionDenied, match=r"orchestrator\.cancel_process"):
         operator_act(process_id=str(process.pk), action="cancel", user=pauser, reason="not mine to do")
     operator_act(process_id=str(process.pk), action="pause", user=pauser, reason="mine")
-    assert list(EventRow.objects.filter(process=process).values_list("type", "actor")) == [
+    assert list(HistoryEntry.objects.filter(process=process).values_list("type", "actor")) == [
         ("process.started", ""),
         ("operator.paused", "paul"),
     ]

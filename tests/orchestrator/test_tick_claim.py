@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from orchestrator.engine.codec import state_from_json, state_to_json
-from orchestrator.engine.handle import process_start
-from orchestrator.models import Event, ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
+from orchestrator.processes import process_start
 from orchestrator.tasks import TICK_CLAIM, tick
 from tests.support.engine import trip_input
 
@@ -32,8 +32,8 @@ def test_a_second_tick_within_the_period_returns_at_once(sent_tasks: object) -> 
     assert tick() == 1
     second = overdue("TRP-TICK02")
     assert tick() == 0  # the backlog's next tick: nothing swept
-    assert not Event.objects.filter(process=second, type="step.timed_out").exists()
+    assert not HistoryEntry.objects.filter(process=second, type="step.timed_out").exists()
     cache.delete(TICK_CLAIM)  # a period later
     assert tick() == 1
-    assert Event.objects.filter(process=first, type="step.timed_out").exists()
-    assert Event.objects.filter(process=second, type="step.timed_out").exists()
+    assert HistoryEntry.objects.filter(process=first, type="step.timed_out").exists()
+    assert HistoryEntry.objects.filter(process=second, type="step.timed_out").exists()

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from config.celery import app
 from orchestrator.engine.codec import state_from_json, state_to_json
-from orchestrator.engine.handle import process_start
-from orchestrator.models import Event, ProcessInstance
+from orchestrator.models import HistoryEntry, ProcessInstance
+from orchestrator.processes import process_start
 from tests.support.engine import trip_input
 from tests.support.workers import WorkerProcess
 
@@ -42,6 +42,6 @@ def test_a_tick_from_a_beat_a_minute_behind_still_fires_due_timers(
     )
 
     deadline = time.monotonic() + 30
-    while not Event.objects.filter(process=process, type="step.timed_out").exists():
+    while not HistoryEntry.objects.filter(process=process, type="step.timed_out").exists():
         assert time.monotonic() < deadline, "the tick never fired the overdue timer"
         time.sleep(0.1)

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from booking.demo import demo_workflows_load
-from orchestrator.engine.handle import process_start
 from orchestrator.models import WorkflowDefinition
+from orchestrator.processes import process_start
 from orchestrator.workflow_io import ImportRefused, workflows_export, workflows_import
 from tests.support.engine import trip_input
 

@@ -10,9 +10,9 @@ import pytest
 
 from booking.demo import demo_workflows_load
 from orchestrator.commands import commands_all
-from orchestrator.engine.handle import message_handle
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import Outbox, ProcessInstance
+from orchestrator.processes import message_handle
 
 
 @dataclass

@@ -13,19 +13,12 @@ from django.utils import timezone
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
-from orchestrator.engine.handle import (
-    WorkflowNotFound,
-    message_handle,
-    outbox_publish,
-    outbox_relay,
-    process_start,
-    timers_fire,
-)
 from orchestrator.engine.types import Event
 from orchestrator.history import history_events
 from orchestrator.messages import reply_envelope
-from orchestrator.models import DeadLetter, Outbox, ProcessInstance
-from orchestrator.models import Event as EventRow
+from orchestrator.models import DeadLetter, HistoryEntry, Outbox, ProcessInstance
+from orchestrator.outbox import outbox_publish, outbox_relay
+from orchestrator.processes import WorkflowNotFound, message_handle, process_start, timers_fire
 from tests.support.engine import SentTasks, an_operator, answer, last_command, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
@@ -99,7 +92,7 @@ def test_a_duplicate_message_is_dropped_before_it_reaches_the_history() -> None:
     process = start()
     body = answer(last_command(process, "payment"))
     assert message_handle(body).status == "duplicate"
-    assert EventRow.objects.filter(process=process).count() == 2
+    assert HistoryEntry.objects.filter(process=process).count() == 2
     assert Outbox.objects.filter(process=process, task_name="flights.book").count() == 1
 
 
@@ -111,7 +104,7 @@ def test_a_late_reply_is_recorded_with_a_note_and_changes_nothing() -> None:
     before = process.state
     answer(charge)  # the same command executed a second time: a new reply id, same attempt
     process.refresh_from_db()
-    late = EventRow.objects.filter(process=process).order_by("-seq").first()
+    late = HistoryEntry.objects.filter(process=process).order_by("-seq").first()
     assert late is not None and "late reply" in late.note
     assert {k: v for k, v in process.state["steps"].items()} == before["steps"]
 
@@ -264,7 +257,7 @@ def test_a_failure_with_bad_fields_becomes_a_dead_letter(change: dict[str, Any],
 
 
 def test_a_message_that_breaks_the_transition_is_kept_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.engine import handle
+    from orchestrator import processes
 
     process = start()
     body = reply_envelope(last_command(process, "payment"), succeeded=True, output={"payment_id": "p"})
@@ -272,7 +265,7 @@ def test_a_message_that_breaks_the_transition_is_kept_not_lost(monkeypatch: pyte
     def broken_decide(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("a bug in a new release")
 
-    monkeypatch.setattr(handle, "decide", broken_decide)
+    monkeypatch.setattr(processes, "decide", broken_decide)
     assert message_handle(body).status == "dead-letter"
     letter = DeadLetter.objects.get()
     assert letter.reason == "could not be applied: ValueError: a bug in a new release"
@@ -284,7 +277,7 @@ def test_a_message_that_breaks_the_transition_is_kept_not_lost(monkeypatch: pyte
 
 def test_commands_left_unpublished_when_a_process_ends_are_never_sent(sent_tasks: SentTasks) -> None:
     process = start()  # its charge was never published (say, the broker was down)
-    from orchestrator.engine.handle import operator_act
+    from orchestrator.processes import operator_act
 
     operator_act(process_id=str(process.pk), action="cancel", user=an_operator())
     # The cancel waits for the in-flight charge; it times out and is undone, then the e-mail goes.

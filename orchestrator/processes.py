@@ -1,4 +1,7 @@
-"""The imperative shell around `decide`: the one place a transition touches the database.
+"""Processes: start one, take a service's reply, act as an operator, fire due timers.
+
+The imperative shell around the pure `decide`, and the one place a transition touches the
+database.
 
 Every change to a process goes through `_transition` inside one transaction that holds the
 process row's lock: append the events, fold them with `decide`, save the snapshot, write the
@@ -9,7 +12,6 @@ history only appended to.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -20,14 +22,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from config import chaos
 from config.logging import process_context
 from orchestrator import signals
 from orchestrator.actions import Operator, StepUse, action_get
-from orchestrator.commands import command_get, input_problems, output_validate
+from orchestrator.commands import input_problems, output_validate
+from orchestrator.dead_letters import dead_letter_keep
 from orchestrator.definitions import (
     definition_active,
     definition_check,
@@ -45,9 +46,9 @@ from orchestrator.engine.decide import (
 )
 from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retry_target
 from orchestrator.engine.types import Command, Event, EventType, State
-from orchestrator.messages import MalformedMessage, command_envelope, reply_parse
-from orchestrator.models import DeadLetter, Outbox, ProcessInstance, WorkflowDefinition
-from orchestrator.models import Event as EventRow
+from orchestrator.messages import MalformedMessage, reply_parse
+from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
+from orchestrator.outbox import outbox_discard, outbox_write
 from orchestrator.status import ProcessStatus
 
 logger = logging.getLogger(__name__)
@@ -132,14 +133,14 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
     try:
         reply = reply_parse(body)
     except MalformedMessage as exc:
-        return dead_letter_keep(task_name, body, f"malformed message: {exc}")
+        return _kept(task_name, body, f"malformed message: {exc}")
     process_id = str(reply.process_id)
     try:
         with process_context(process_id), transaction.atomic():
             instance = _locked(process_id)
             if instance is None:
-                return dead_letter_keep(task_name, body, "unknown process", process_id=process_id)
-            if EventRow.objects.filter(message_id=reply.message_id).exists():
+                return _kept(task_name, body, "unknown process", process_id=process_id)
+            if HistoryEntry.objects.filter(message_id=reply.message_id).exists():
                 logger.info("duplicate message %s dropped", reply.message_id)
                 return Outcome("duplicate", process_id)
             payload = dict(reply.payload)
@@ -158,28 +159,14 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
         raise  # the database is away for a moment: the task retries the message
     except Exception as exc:  # anything else will fail again: keep the message, with the reason
         logger.exception("message %s could not be applied", reply.message_id)
-        return dead_letter_keep(
+        return _kept(
             task_name, body, f"could not be applied: {type(exc).__name__}: {exc}", process_id=process_id
         )
     return Outcome("applied", process_id)
 
 
-def dead_letter_keep(
-    task_name: str, body: Any, reason: str, *, process_id: str = "", queue: str = "", raw: bool = False
-) -> Outcome:
-    """Keep a message nobody can take, with the reason, for an operator to look at. `raw`: the
-    body is the text as it came (not a decoded message to write as JSON)."""
-    if raw:
-        text = str(body)
-    else:
-        try:
-            text = json.dumps(body, default=str)
-        except (TypeError, ValueError, RecursionError):
-            text = repr(body)
-    DeadLetter.objects.create(
-        task_name=task_name, body=text, reason=reason, process_id=process_id, queue=queue
-    )
-    logger.warning("dead letter from %s: %s", task_name, reason)
+def _kept(task_name: str, body: Any, reason: str, *, process_id: str = "") -> Outcome:
+    dead_letter_keep(task_name, body, reason, process_id=process_id)
     return Outcome("dead-letter", process_id or None, reason)
 
 
@@ -324,14 +311,14 @@ def _transition(
 ) -> State:
     """Fold `events` into the locked instance: history, snapshot and outbox, in this transaction."""
     spec = definition_for_run(definition)
-    rows: list[EventRow] = []
+    rows: list[HistoryEntry] = []
     commands: list[Command] = []
     for event in events:
         decision = decide(spec, state, event)
         state = decision.state
         commands.extend(decision.commands)
         rows.append(
-            EventRow(
+            HistoryEntry(
                 process=instance,
                 seq=state.seq,
                 message_id=event.message_id,
@@ -347,7 +334,7 @@ def _transition(
         )
         if decision.note:
             logger.info("%s %s: %s", event.type, event.step or "", decision.note)
-    EventRow.objects.bulk_create(rows)
+    HistoryEntry.objects.bulk_create(rows)
 
     previous_status = instance.status
     instance.state = state_to_json(state)
@@ -376,29 +363,11 @@ def _transition(
     )
 
     now = events[-1].at
-    outbox = [
-        Outbox(
-            process=instance,
-            message_id=command.message_id,
-            task_name=command.name,
-            queue=command_get(command.name).queue,
-            body=command_envelope(str(instance.pk), command, now),
-            created_at=now,
-        )
-        for command in commands
-    ]
-    if outbox:
-        Outbox.objects.bulk_create(outbox)
-        # Publish only after commit: a worker must never see a command its process has not saved.
-        transaction.on_commit(partial(outbox_publish, rows=outbox))
+    outbox_write(instance, commands, now)
     if state.status != previous_status:
         logger.info("process %s -> %s", previous_status, state.status)
         if state.status in ProcessStatus.terminal():
-            # Commands of an ended process that never left (a broker outage) must not go out later:
-            # say, a "your trip is booked" e-mail after the trip was cancelled.
-            Outbox.objects.filter(
-                process=instance, published_at__isnull=True, discarded_at__isnull=True
-            ).update(discarded_at=now)
+            outbox_discard(instance, now)
     transaction.on_commit(
         partial(
             signals.process_changed.send,
@@ -408,53 +377,3 @@ def _transition(
         )
     )
     return state
-
-
-# --- the outbox ------------------------------------------------------------------------------
-
-
-def outbox_publish(*, rows: Sequence[Outbox]) -> int:
-    """Publish outbox rows to their queues and mark them sent; returns how many went out.
-
-    A crash between publishing and marking publishes the row again later (the relay): services
-    are idempotent, so a command delivered twice has one effect.
-    """
-    from config.celery import app
-
-    sent = []
-    for row in rows:
-        publish = partial(
-            app.send_task, row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id
-        )
-        try:
-            publish()
-            chaos.maybe_duplicate(publish)
-        except Exception as exc:  # the broker is down: the relay tries again
-            logger.warning("publishing %s failed: %s", row.message_id, exc)
-            Outbox.objects.filter(pk=row.pk).update(
-                last_error=str(exc)[:500], publish_attempts=F("publish_attempts") + 1
-            )
-            continue
-        sent.append(row.pk)
-    if sent:
-        with transaction.atomic():  # a write transaction, so SQLite writers queue in order
-            Outbox.objects.filter(pk__in=sent).update(
-                published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
-            )
-    return len(sent)
-
-
-def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | None = None) -> int:
-    """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Outbox.objects.select_for_update(skip_locked=True)
-            .filter(
-                published_at__isnull=True,
-                discarded_at__isnull=True,
-                created_at__lte=now - timedelta(seconds=older_than),
-            )
-            .order_by("id")[:batch]
-        )
-        return outbox_publish(rows=rows) if rows else 0

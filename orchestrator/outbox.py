@@ -1,0 +1,99 @@
+"""The outbox: commands saved with the transition that decided them, published after commit.
+
+`outbox_write` runs inside the transition's transaction; publishing waits for the commit, so a
+worker never sees a command its process has not saved. `outbox_relay` sends what a crash or a
+broker outage left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config import chaos
+from orchestrator.commands import command_get
+from orchestrator.engine.types import Command
+from orchestrator.messages import command_envelope
+from orchestrator.models import Outbox, ProcessInstance
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: datetime) -> None:
+    """Save `commands` in the current transaction, to be published once it commits."""
+    rows = [
+        Outbox(
+            process=instance,
+            message_id=command.message_id,
+            task_name=command.name,
+            queue=command_get(command.name).queue,
+            body=command_envelope(str(instance.pk), command, now),
+            created_at=now,
+        )
+        for command in commands
+    ]
+    if rows:
+        Outbox.objects.bulk_create(rows)
+        # Publish only after commit: a worker must never see a command its process has not saved.
+        transaction.on_commit(partial(outbox_publish, rows=rows))
+
+
+def outbox_discard(instance: ProcessInstance, now: datetime) -> None:
+    """Commands of an ended process that never left (a broker outage) must not go out later:
+    say, a "your trip is booked" e-mail after the trip was cancelled."""
+    Outbox.objects.filter(process=instance, published_at__isnull=True, discarded_at__isnull=True).update(
+        discarded_at=now
+    )
+
+
+def outbox_publish(*, rows: Sequence[Outbox]) -> int:
+    """Publish outbox rows to their queues and mark them sent; returns how many went out.
+
+    A crash between publishing and marking publishes the row again later (the relay): services
+    are idempotent, so a command delivered twice has one effect.
+    """
+    from config.celery import app
+
+    sent = []
+    for row in rows:
+        publish = partial(
+            app.send_task, row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id
+        )
+        try:
+            publish()
+            chaos.maybe_duplicate(publish)
+        except Exception as exc:  # the broker is down: the relay tries again
+            logger.warning("publishing %s failed: %s", row.message_id, exc)
+            Outbox.objects.filter(pk=row.pk).update(
+                last_error=str(exc)[:500], publish_attempts=F("publish_attempts") + 1
+            )
+            continue
+        sent.append(row.pk)
+    if sent:
+        with transaction.atomic():  # a write transaction, so SQLite writers queue in order
+            Outbox.objects.filter(pk__in=sent).update(
+                published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+            )
+    return len(sent)
+
+
+def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | None = None) -> int:
+    """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Outbox.objects.select_for_update(skip_locked=True)
+            .filter(
+                published_at__isnull=True,
+                discarded_at__isnull=True,
+                created_at__lte=now - timedelta(seconds=older_than),
+            )
+            .order_by("id")[:batch]
+        )
+        return outbox_publish(rows=rows) if rows else 0
