@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from booking.models import Booking
-from booking.services import notifications, payments
-from booking.services.records import Effect
-from booking.services.reservations import CARS, FLIGHTS, HOTELS
+from booking.providers import notifications, payments
+from booking.providers.records import Effect
+from booking.providers.reservations import CARS, FLIGHTS, HOTELS
 from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS

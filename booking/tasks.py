@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import shared_task
 
-from booking.services import notifications, payments, reservations
-from booking.services.runner import Handler, command_run
+from booking.providers import notifications, payments, reservations
+from booking.providers.runner import Handler, command_run
 
 
 def _task(name: str, service: str, handler: Handler) -> Any:

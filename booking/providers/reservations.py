@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from booking.models import CarReservation, FlightReservation, HotelReservation, Reservation
-from booking.services.records import Effect, code, record_claim, step_of, trip_input
-from booking.services.runner import Result
+from booking.providers.records import Effect, code, record_claim, step_of, trip_input
+from booking.providers.runner import Result
 from orchestrator.messages import CommandMessage
 
 

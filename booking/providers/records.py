@@ -13,7 +13,7 @@ from django.db import IntegrityError, models, transaction
 from pydantic import ValidationError
 
 from booking.commands import TripInput
-from booking.services.runner import Result
+from booking.providers.runner import Result
 from orchestrator.messages import CommandMessage
 
 R = TypeVar("R", bound=models.Model)

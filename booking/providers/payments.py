@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.db import transaction
 
 from booking.models import Charge, Refund
-from booking.services.records import Effect, code, record_claim, step_of, trip_input
-from booking.services.runner import Result
+from booking.providers.records import Effect, code, record_claim, step_of, trip_input
+from booking.providers.runner import Result
 from orchestrator.messages import CommandMessage
 
 

@@ -7,8 +7,8 @@ from collections.abc import Collection
 from django.db import transaction
 
 from booking.models import Notification
-from booking.services.records import Effect, record_claim, step_of, trip_input
-from booking.services.runner import Result
+from booking.providers.records import Effect, record_claim, step_of, trip_input
+from booking.providers.runner import Result
 from orchestrator.messages import CommandMessage
 
 TEMPLATES = {
