@@ -11,6 +11,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from api.auth import docs_login_required
 from api.routes import Conflict, NotFound, router
+from orchestrator.commands import InvalidOutput
+from orchestrator.processes import InvalidInput
 
 api = NinjaAPI(
     title="Trip orchestrator API",
@@ -76,7 +78,9 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return _error(request, 413, "The request body is too large.")
 
 
-@api.exception_handler(ValueError)
-def bad_value(request: HttpRequest, exc: ValueError) -> HttpResponse:
-    """Values the schemas let through but the domain refuses (say, a skip's output)."""
+@api.exception_handler(InvalidInput)
+@api.exception_handler(InvalidOutput)
+def refused_value(request: HttpRequest, exc: ValueError) -> HttpResponse:
+    """Values the schemas let through but the workflow refuses (a process's input, a skip's
+    output). Any other error is a bug and must not pass for the caller's fault."""
     return _error(request, 422, str(exc))

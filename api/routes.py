@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Header, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -24,14 +23,13 @@ from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_crea
 from booking.faults import faults_set
 from booking.ledger import ledger_details
 from booking.models import Booking, ServiceFaults
-from dashboard.filters import ProcessFilter
-from dashboard.selectors import process_page
 from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
 from orchestrator.processes import ProcessNotFound, WorkflowNotFound, operator_act, process_start
+from orchestrator.selectors import process_page, processes_matching
 
 router = Router()
 Errors = {code: schemas.ErrorOut for code in (400, 401, 403, 404, 409, 413, 422)}
@@ -140,7 +138,7 @@ def _process_out(process: ProcessInstance) -> dict[str, Any]:
             "status": st.status.value,
             "attempts": st.attempt,
             "in_doubt": st.in_doubt,
-            "waiting_for_operator": st.awaiting_operator or st.status == "compensation_failed",
+            "waiting_for_operator": st.awaiting_operator or st.status.waits_for_operator_undo,
             "next_retry_at": st.retry_at,
             "times_out_at": st.deadline_at,
             "last_error": st.last_error,
@@ -175,32 +173,15 @@ def start_process(request: HttpRequest, payload: schemas.ProcessIn) -> Status[di
     return Status(201 if created else 200, _process_out(process))
 
 
-class ProcessFilters(Schema):
-    status: str | None = None
-    workflow: str | None = None
-    q: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    cursor: str | None = None
-
-
 @router.get(
     "/processes",
     response={200: schemas.ProcessPage, **Errors},
     tags=["processes"],
     auth=needs(VIEW_PERMISSION),
 )
-def list_processes(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[str, Any]:
+def list_processes(request: HttpRequest, query: Query[schemas.ProcessQuery]) -> dict[str, Any]:
     """Processes, newest first, filtered; follow `next_cursor` for the next page."""
-    params = QueryDict(mutable=True)
-    for name, value in filters.model_dump().items():
-        if value is not None and name != "cursor":
-            params[name] = value.isoformat() if isinstance(value, datetime) else value
-    form = ProcessFilter(params)
-    if not form.is_valid():
-        raise ValueError(form.errors.as_json())
-    queryset = form.filter(ProcessInstance.objects.select_related("definition"))
-    page = process_page(queryset, cursor=filters.cursor)
+    page = process_page(processes_matching(query.to_filters()), cursor=query.cursor)
     return {"items": [_summary(p) for p in page.rows], "next_cursor": page.next_cursor}
 
 

@@ -10,6 +10,9 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import EmailStr, Field, field_validator
 
+from orchestrator.selectors import ProcessFilters
+from orchestrator.status import ProcessStatus
+
 
 class Problem(Schema):
     loc: list[str | int]
@@ -124,6 +127,25 @@ class ProcessOut(ProcessSummaryOut):
     input: dict[str, Any]
     context: dict[str, Any]
     steps: list[StepOut]
+
+
+class ProcessQuery(Schema):
+    """The process list's filters, as the dashboard's (orchestrator.selectors.ProcessFilters)."""
+
+    status: ProcessStatus | None = None
+    workflow: str = Field(default="", max_length=100)
+    version: int | None = Field(default=None, ge=1)
+    step: str = Field(default="", max_length=64)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    retrying: bool = False
+    in_doubt: bool = False
+    waiting: bool = False
+    q: str = Field(default="", max_length=200)
+    cursor: str | None = None
+
+    def to_filters(self) -> ProcessFilters:
+        return ProcessFilters(**self.model_dump(exclude={"cursor"}))
 
 
 class ProcessPage(Schema):

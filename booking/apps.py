@@ -7,5 +7,8 @@ class BookingConfig(AppConfig):
 
     def ready(self) -> None:
         from booking.commands import commands_register
+        from booking.search import trip_search
+        from orchestrator.selectors import search_register
 
         commands_register()
+        search_register(trip_search)

@@ -187,7 +187,7 @@ def progress(booking: Booking) -> dict[str, Any]:
         if st is None:
             continue
         output = context.get(key, {})
-        if st.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+        if st.status.is_done:
             detail = {
                 "payment": f"paid {booking.amount} {booking.currency}",
                 "flight": f"booked, PNR {output.get('pnr', '')}",
@@ -198,14 +198,8 @@ def progress(booking: Booking) -> dict[str, Any]:
             lines.append((label, "done", detail))
         elif st.status == StepStatus.COMPENSATED:
             lines.append((label, "undone", "refunded" if key == "payment" else "cancelled"))
-        elif st.status in (
-            StepStatus.RUNNING,
-            StepStatus.RETRYING,
-            StepStatus.COMPENSATION_PENDING,
-            StepStatus.COMPENSATING,
-            StepStatus.COMPENSATION_RETRYING,
-        ):
-            lines.append((label, "working", "undoing…" if "compensat" in st.status.value else "in progress…"))
+        elif st.status.is_at_work:
+            lines.append((label, "working", "undoing…" if st.status.is_compensation else "in progress…"))
         elif st.status == StepStatus.FAILED and st.refused:
             lines.append((label, "failed", st.last_error or "refused"))
         elif st.status in (StepStatus.FAILED, StepStatus.COMPENSATION_FAILED):
@@ -217,13 +211,13 @@ def progress(booking: Booking) -> dict[str, Any]:
     kept = [
         key
         for key in kept_steps(definition_for_run(booking.process.definition), declared_commands())
-        if state.steps[key].status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        if state.steps[key].status.is_done
     ]
     undone = KEPT if kept else UNDONE
     return {
         "lines": lines,
         "status": status,
-        "ended": status in ProcessStatus.terminal(),
+        "ended": ProcessStatus(status).is_terminal,
         "headline": {
             ProcessStatus.COMPLETED: "Your trip is booked. Have a good journey!",
             ProcessStatus.COMPENSATED: f"We could not book your trip. {undone}",

@@ -21,10 +21,9 @@ from booking.providers.records import Effect
 from booking.providers.reservations import CARS, FLIGHTS, HOTELS
 from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS
 from orchestrator.engine.types import Definition, State, StepState
 from orchestrator.models import ProcessInstance
-from orchestrator.status import ProcessStatus, StepStatus
+from orchestrator.status import StepStatus
 
 # Each service's ledger, by the queue its commands go to.
 LEDGER_SOURCES: dict[str, Callable[[Collection[str]], list[Effect]]] = {
@@ -88,7 +87,7 @@ def _process_problems(
     problems = []
     if len(charges) > 1:
         problems.append(f"charged {len(charges)} times")
-    if state.status == ProcessStatus.COMPLETED:
+    if state.status.is_completed:
         if net != amount:
             problems.append(f"completed but net charge {net} != {amount}")
         done = {key for key in undoable if state.steps[key].status == StepStatus.SUCCEEDED}
@@ -96,7 +95,7 @@ def _process_problems(
             problems.append(f"completed but what {', '.join(missing)} did does not stand")
         if extra := sorted(standing - done):
             problems.append(f"completed but {', '.join(extra)} left something standing")
-    elif state.status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
+    elif state.status.is_undone:
         kept = {spec.key for spec in definition.steps if spec.keep_on_compensation}
         kept_net = sum((e.charged - e.refunded for e in effects if e.step in kept), Decimal("0.00"))
         if net != kept_net:
@@ -127,11 +126,11 @@ def compensation_standing(effect: Effect, step: StepState | None, state: State, 
         return "compensated"
     if step.status == StepStatus.COMPENSATION_FAILED:
         return "compensation failed"
-    if step.status in COMPENSATION_IN_PROGRESS:
+    if step.status.is_compensation_in_progress:
         return "pending compensation"
-    if step.in_doubt and step.status != StepStatus.SUCCEEDED:
+    if step.in_doubt and not step.status.is_settled:
         return "in doubt"
-    if effect.in_place and state.status in (ProcessStatus.COMPENSATED, ProcessStatus.CANCELLED):
+    if effect.in_place and state.status.is_undone:
         return "kept on purpose" if kept else "NOT compensated"
     return "kept" if effect.in_place else "not needed"
 

@@ -17,8 +17,8 @@ from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.types import State
-from orchestrator.history import history_events
 from orchestrator.models import ProcessInstance
+from orchestrator.selectors import history_events
 from orchestrator.status import ProcessStatus
 
 WAITING_AT_MOST = 0.02  # of a scenario's bookings waiting for an operator, before it fails
@@ -81,7 +81,7 @@ class Verdict:
 
 
 def settled(status: str) -> bool:
-    return status in ProcessStatus.terminal() or status == ProcessStatus.FAILED
+    return ProcessStatus(status).is_terminal or ProcessStatus(status).waits_for_operator
 
 
 def _statuses(booking_ids: list[str]) -> list[str | None]:
@@ -123,7 +123,7 @@ def judge(
             reasons = [
                 f"{key}: {st.last_error or st.status.label}"
                 for key, st in state.steps.items()
-                if st.awaiting_operator or st.status == "compensation_failed"
+                if st.awaiting_operator or st.status.waits_for_operator_undo
             ]
             waiting.append(f"{booking.reference} waits for an operator ({'; '.join(reasons)})")
         if not replays(process, state):

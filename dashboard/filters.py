@@ -1,15 +1,15 @@
-"""The process list's filters and search, read from the query string."""
+"""The process list's filters and search, read from the query string into the engine's
+`ProcessFilters` (orchestrator.selectors does the filtering)."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from orchestrator.models import ProcessInstance
+from orchestrator.selectors import ProcessFilters, processes_matching
 from orchestrator.status import ProcessStatus
 
 
@@ -49,31 +49,26 @@ class ProcessFilter(forms.Form):
         "q",
     )
 
-    def filter(self, queryset: QuerySet[ProcessInstance]) -> QuerySet[ProcessInstance]:
-        """The processes matching the valid filters (invalid ones are ignored and shown as errors)."""
+    def to_filters(self) -> ProcessFilters:
+        """The engine's filters from the valid fields (invalid ones are ignored and shown as errors)."""
         self.is_valid()  # fills cleaned_data with the fields that are valid
         data: dict[str, Any] = getattr(self, "cleaned_data", {})
-        if status := data.get("status"):
-            queryset = queryset.filter(status=status)
-        if workflow := data.get("workflow"):
-            queryset = queryset.filter(workflow_name=workflow)
-        if version := data.get("version"):
-            queryset = queryset.filter(definition__version=version)
-        if step := data.get("step"):
-            queryset = queryset.filter(active_steps__contains=f",{step},")
-        if after := data.get("created_after"):
-            queryset = queryset.filter(created_at__gte=after)
-        if before := data.get("created_before"):
-            queryset = queryset.filter(created_at__lt=before)
-        if data.get("retrying"):
-            queryset = queryset.filter(max_attempt__gt=1)
-        if data.get("in_doubt"):
-            queryset = queryset.filter(in_doubt=True)
-        if data.get("waiting"):
-            queryset = queryset.filter(status=ProcessStatus.FAILED)
-        if q := (data.get("q") or "").strip():
-            queryset = queryset.filter(search_condition(q))
-        return queryset
+        return ProcessFilters(
+            status=ProcessStatus(data["status"]) if data.get("status") else None,
+            workflow=data.get("workflow") or "",
+            version=data.get("version"),
+            step=data.get("step") or "",
+            created_after=data.get("created_after"),
+            created_before=data.get("created_before"),
+            retrying=bool(data.get("retrying")),
+            in_doubt=bool(data.get("in_doubt")),
+            waiting=bool(data.get("waiting")),
+            q=data.get("q") or "",
+        )
+
+    def filter(self, queryset: QuerySet[ProcessInstance]) -> QuerySet[ProcessInstance]:
+        """The processes of `queryset` matching the valid filters."""
+        return processes_matching(self.to_filters(), queryset)
 
     def describe(self) -> str:
         """The active filters in words, e.g. for a bulk action's record."""
@@ -90,18 +85,3 @@ class ProcessFilter(forms.Form):
                 shown = dict(getattr(field, "choices", ())).get(value, value)
                 parts.append(f"{label.lower()}: {shown}")
         return ", ".join(parts) or "all processes"
-
-
-def search_condition(q: str) -> Q:
-    """One box for everything an operator may have at hand when a customer calls."""
-    condition = (
-        Q(business_key__iexact=q)
-        | Q(booking__reference__iexact=q)
-        | Q(booking__customer_email__iexact=q)
-        | Q(context__payment__payment_id=q)
-        | Q(context__flight__pnr=q.upper())
-        | Q(context__hotel__confirmation=q.upper())
-    )
-    with contextlib.suppress(ValueError):
-        condition |= Q(pk=uuid.UUID(q))
-    return condition

@@ -20,11 +20,12 @@ from orchestrator.definitions import declared_commands
 from orchestrator.engine.types import State
 from orchestrator.engine.validate import kept_steps
 from orchestrator.models import DeadLetter, ProcessInstance
+from orchestrator.selectors import definition_of, process_page, state_of, status_counts
 
 
 def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
     form = ProcessFilter(params)
-    page = selectors.process_page(form.filter(selectors.processes_for_list()), cursor=params.get("cursor"))
+    page = process_page(form.filter(selectors.processes_for_list()), cursor=params.get("cursor"))
     query = params.copy()
     query.pop("cursor", None)
     return {
@@ -32,7 +33,7 @@ def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
         "page": page,
         "query": query.urlencode(),
         "first_page": not params.get("cursor"),
-        "counts": selectors.status_counts(),
+        "counts": status_counts(),
         "bulk_actions": selectors.bulk_actions_to_show(),
         "may_bulk": user.has_perm(BULK_PERMISSION),
         "may_see_bookings": user.has_perm(BOOKING_VIEW_PERMISSION),
@@ -57,8 +58,8 @@ def list_fragments(params: QueryDict, user: Any) -> str:
 
 
 def detail_context(process: ProcessInstance, user: Any, state: State | None = None) -> dict[str, Any]:
-    definition = selectors.definition_of(process)
-    current = selectors.state_of(process)
+    definition = definition_of(process)
+    current = state_of(process)
     shown = state or current
     # Customers' names, e-mails and what was charged need the permission to read bookings.
     may_see_bookings = user.has_perm(BOOKING_VIEW_PERMISSION)

@@ -125,7 +125,7 @@ def step_label(st: Any, state: State) -> str:
     """A step's status in words, with the two cases the bare status hides."""
     if st.status == StepStatus.FAILED and st.refused:
         return "Refused"
-    if st.status == StepStatus.PENDING and state.status in ("completed", "compensated", "cancelled"):
+    if st.status == StepStatus.PENDING and state.status.is_terminal:
         return "Not run"
     return str(StepStatus(st.status).label)
 

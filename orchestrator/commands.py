@@ -88,10 +88,14 @@ def input_problems(commands: list[str], input: Any) -> list[str]:
     return problems
 
 
+class InvalidOutput(ValueError):
+    """An output (say, an operator's for a skipped step) that its command does not declare."""
+
+
 def output_validate(command: str, output: Any) -> dict[str, Any]:
-    """Check `output` against the command's declared output; raise ValueError with the fields."""
+    """Check `output` against the command's declared output; raise InvalidOutput with the fields."""
     spec = command_get(command)
     try:
         return spec.output.model_validate(output).model_dump(mode="json")
     except ValidationError as exc:
-        raise ValueError(f"output does not match {command}: {_problems(exc, 'output')}") from None
+        raise InvalidOutput(f"output does not match {command}: {_problems(exc, 'output')}") from None

@@ -49,7 +49,6 @@ from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
 from orchestrator.outbox import outbox_discard, outbox_write
-from orchestrator.status import ProcessStatus
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +214,7 @@ def operator_act(
         if event_type == EventType.OPERATOR_SKIPPED and step is not None:
             st = state.steps[step]
             command = spec.step(step).command
-            in_compensation = st.status.value.startswith("compensation")
+            in_compensation = st.status.is_compensation
             payload["output"] = (output or {}) if in_compensation else output_validate(command, output or {})
         event = Event(
             type=event_type,
@@ -366,7 +365,7 @@ def _transition(
     outbox_write(instance, commands, now)
     if state.status != previous_status:
         logger.info("process %s -> %s", previous_status, state.status)
-        if state.status in ProcessStatus.terminal():
+        if state.status.is_terminal:
             outbox_discard(instance, now)
     transaction.on_commit(
         partial(

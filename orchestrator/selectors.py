@@ -1,15 +1,185 @@
-"""Reads other parts of the project ask of the engine."""
+"""Reads the rest of the project asks of the engine: process lists with typed filters, pages,
+a process's definition, state and history, and whether a late command may still act.
+
+The dashboard and the API both list processes through `processes_matching(ProcessFilters)`;
+their forms and schemas only turn a query string into those filters.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
+from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
-from orchestrator.engine.types import ACTION
-from orchestrator.models import ProcessInstance
+from orchestrator.definitions import definition_for_run
+from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.decide import replay
+from orchestrator.engine.types import ACTION, Definition, Event, State
+from orchestrator.models import HistoryEntry, ProcessInstance, WorkflowDefinition
 from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
+
+PAGE_SIZE = 50
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessFilters:
+    """Which processes a list shows; every field narrows it, the defaults keep all."""
+
+    status: ProcessStatus | None = None
+    workflow: str = ""
+    version: int | None = None
+    step: str = ""  # a step being worked on or waiting for someone
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    retrying: bool = False  # some step needed more than one attempt
+    in_doubt: bool = False
+    waiting: bool = False  # waits for an operator
+    q: str = ""  # one search box: see `search_condition`
+
+
+def processes_matching(
+    filters: ProcessFilters, queryset: QuerySet[ProcessInstance] | None = None
+) -> QuerySet[ProcessInstance]:
+    """The processes (of `queryset`, all by default) that match `filters`."""
+    if queryset is None:
+        queryset = ProcessInstance.objects.select_related("definition")
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.workflow:
+        queryset = queryset.filter(workflow_name=filters.workflow)
+    if filters.version:
+        queryset = queryset.filter(definition__version=filters.version)
+    if filters.step:
+        queryset = queryset.filter(active_steps__contains=f",{filters.step},")
+    if filters.created_after:
+        queryset = queryset.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        queryset = queryset.filter(created_at__lt=filters.created_before)
+    if filters.retrying:
+        queryset = queryset.filter(max_attempt__gt=1)
+    if filters.in_doubt:
+        queryset = queryset.filter(in_doubt=True)
+    if filters.waiting:
+        queryset = queryset.filter(status=ProcessStatus.FAILED)
+    if q := filters.q.strip():
+        queryset = queryset.filter(search_condition(q))
+    return queryset
+
+
+# What the search box also looks in, registered by the domains that know their data (say, a
+# booking's reference or e-mail): the engine itself knows only business keys and process ids.
+_SEARCHES: list[Callable[[str], Q]] = []
+
+
+def search_register(condition: Callable[[str], Q]) -> None:
+    """Add what the search box looks in: `condition(text)` is a Q on ProcessInstance."""
+    if condition not in _SEARCHES:
+        _SEARCHES.append(condition)
+
+
+def search_condition(q: str) -> Q:
+    """One box for everything an operator may have at hand when a customer calls."""
+    condition = Q(business_key__iexact=q)
+    with contextlib.suppress(ValueError):
+        condition |= Q(pk=uuid.UUID(q))
+    for extra in _SEARCHES:
+        condition |= extra(q)
+    return condition
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[ProcessInstance]
+    next_cursor: str | None
+
+
+def process_page(queryset: QuerySet[ProcessInstance], *, cursor: str | None, size: int = PAGE_SIZE) -> Page:
+    """Newest first, by keyset: a page is as fast on the millionth row as on the first."""
+    queryset = queryset.order_by("-created_at", "-id")
+    position = cursor_decode(cursor) if cursor else None
+    if position is not None:
+        created_at, pk = position
+        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    rows = list(queryset[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows=rows, next_cursor=cursor_encode(rows[-1]) if more else None)
+
+
+def cursor_encode(process: ProcessInstance) -> str:
+    raw = f"{process.created_at.isoformat()}|{process.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def cursor_decode(cursor: str) -> tuple[datetime, str] | None:
+    """A cursor from the URL; a damaged one restarts from the first page instead of failing."""
+    try:
+        created, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), str(uuid.UUID(pk))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def status_counts() -> dict[str, int]:
+    counts = Counter(dict(ProcessInstance.objects.values_list("status").annotate(n=Count("id")).order_by()))
+    return {status.value: counts.get(status.value, 0) for status in ProcessStatus}
+
+
+def workflow_versions() -> list[WorkflowDefinition]:
+    return list(WorkflowDefinition.objects.order_by("name", "-version"))
+
+
+# --- one process -----------------------------------------------------------------------------
+
+
+def definition_of(process: ProcessInstance) -> Definition:
+    return definition_for_run(process.definition)
+
+
+def state_of(process: ProcessInstance) -> State:
+    return state_from_json(process.state)
+
+
+def event_of(row: HistoryEntry) -> Event:
+    return Event(
+        type=row.type,
+        at=row.created_at,
+        message_id=row.message_id,
+        step=row.step or None,
+        attempt=row.attempt,
+        payload=row.payload,
+        actor=row.actor,
+        reason=row.reason,
+    )
+
+
+def history_events(process: ProcessInstance, *, up_to: int | None = None) -> list[Event]:
+    """The history in order, up to event `up_to` when given."""
+    rows = HistoryEntry.objects.filter(process=process).order_by("seq")
+    if up_to is not None:
+        rows = rows.filter(seq__lte=up_to)
+    return [event_of(row) for row in rows]
+
+
+def state_at(process: ProcessInstance, seq: int) -> State:
+    """The state as it was right after event `seq`, replayed from the history."""
+    return replay(definition_of(process), str(process.pk), history_events(process, up_to=seq))
+
+
+# --- late commands ---------------------------------------------------------------------------
+
 
 # A step in one of these is being undone or is settled by hand: a late copy of its command must
 # not act again (an operator may have undone it, or done it, by hand).
@@ -43,7 +213,7 @@ def command_refusal(*, process_id: uuid.UUID | str, step: str, kind: str) -> str
     if row is None:
         raise ProcessNotFound(f"no process {process_id}")
     status, step_status = row
-    if status in ProcessStatus.terminal():
+    if ProcessStatus(status).is_terminal:
         return f"the process has ended ({status})"
     if step_status is not None:
         settled = _NO_MORE_ACTIONS if kind == ACTION else _NO_MORE_UNDOS

@@ -1,4 +1,9 @@
-"""Every status of a process and of a step, in one place (state machines: docs/state-machines.md)."""
+"""Every status of a process and of a step, in one place (state machines: docs/state-machines.md).
+
+Statuses carry their own vocabulary (`is_terminal`, `waits_for_operator`, `is_compensation`, ...):
+the rest of the project asks them, and nothing outside this module compares status strings.
+Values read from the database are plain strings: `ProcessStatus(value).is_terminal`.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,27 @@ class ProcessStatus(models.TextChoices):
     def terminal(cls) -> frozenset[ProcessStatus]:
         return frozenset({cls.COMPLETED, cls.COMPENSATED, cls.CANCELLED})
 
+    @classmethod
+    def undone(cls) -> frozenset[ProcessStatus]:
+        """Ended without the trip: what was done has been undone (or kept on purpose)."""
+        return frozenset({cls.COMPENSATED, cls.CANCELLED})
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in ProcessStatus.terminal()
+
+    @property
+    def is_undone(self) -> bool:
+        return self in ProcessStatus.undone()
+
+    @property
+    def is_completed(self) -> bool:
+        return self == ProcessStatus.COMPLETED
+
+    @property
+    def waits_for_operator(self) -> bool:
+        return self == ProcessStatus.FAILED
+
 
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -31,6 +57,55 @@ class StepStatus(models.TextChoices):
     COMPENSATION_RETRYING = "compensation_retrying", "Compensation waiting to retry"
     COMPENSATED = "compensated", "Compensated"
     COMPENSATION_FAILED = "compensation_failed", "Compensation failed"
+
+    @property
+    def is_compensation(self) -> bool:
+        """The step is being, or has been, undone."""
+        return self in _COMPENSATION
+
+    @property
+    def is_compensation_in_progress(self) -> bool:
+        """Its undo has started and has not finished (it may wait for an operator)."""
+        return self in _COMPENSATION and self != StepStatus.COMPENSATED
+
+    @property
+    def is_done(self) -> bool:
+        """Its work stands: done by the service, or by an operator's skip."""
+        return self in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+
+    @property
+    def is_settled(self) -> bool:
+        """It has a final answer: done, or undone."""
+        return self in (StepStatus.SUCCEEDED, StepStatus.COMPENSATED)
+
+    @property
+    def is_at_work(self) -> bool:
+        """A command for it is out or about to go out again (its action or its undo)."""
+        return self in _AT_WORK
+
+    @property
+    def waits_for_operator_undo(self) -> bool:
+        return self == StepStatus.COMPENSATION_FAILED
+
+
+_COMPENSATION = frozenset(
+    {
+        StepStatus.COMPENSATION_PENDING,
+        StepStatus.COMPENSATING,
+        StepStatus.COMPENSATION_RETRYING,
+        StepStatus.COMPENSATED,
+        StepStatus.COMPENSATION_FAILED,
+    }
+)
+_AT_WORK = frozenset(
+    {
+        StepStatus.RUNNING,
+        StepStatus.RETRYING,
+        StepStatus.COMPENSATION_PENDING,
+        StepStatus.COMPENSATING,
+        StepStatus.COMPENSATION_RETRYING,
+    }
+)
 
 
 class DefinitionStatus(models.TextChoices):

@@ -9,6 +9,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from orchestrator.status import ProcessStatus
+
 register = template.Library()
 
 ICONS = {
@@ -29,6 +31,12 @@ ICONS = {
     "compensation_retrying": "⟳",
     "compensation_failed": "⚠",
 }
+
+
+@register.filter
+def process_status_label(status: str) -> str:
+    """How a process status reads in a sentence: "waiting for an operator", "running"."""
+    return str(ProcessStatus(status).label).lower()
 
 
 @register.filter

@@ -9,12 +9,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import actions, fragments, selectors
+from dashboard import actions, fragments
 from dashboard.views.access import dashboard_view, require_permission
 from orchestrator.actions import ACTIONS
 from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
+from orchestrator.selectors import definition_of, state_at, state_of
 
 
 def _process(pk: str) -> ProcessInstance:
@@ -39,7 +40,7 @@ def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
     process = _process(pk)
     if not 1 <= seq <= process.seq:
         raise Http404("no such event")
-    state = selectors.state_at(process, seq)
+    state = state_at(process, seq)
     context = fragments.detail_context(process, request.user, state=state)
     context["seq"] = seq
     context["event"] = process.events.get(seq=seq)
@@ -56,10 +57,10 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     require_permission(request, ACTIONS[action].permission)
     process = _process(pk)
     step = request.GET.get("step") or request.POST.get("step") or None
-    definition = selectors.definition_of(process)
+    definition = definition_of(process)
     if step is not None and not definition.has_step(step):
         raise Http404("no such step")
-    state = selectors.state_of(process)
+    state = state_of(process)
     context: dict[str, Any] = {
         "process": process,
         "action": ACTIONS[action],

@@ -6,15 +6,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from dashboard import fragments, selectors
+from dashboard import fragments
 from dashboard.views.access import dashboard_view
+from orchestrator.selectors import workflow_versions
 
 
 @require_GET
 @dashboard_view
 def process_list(request: HttpRequest) -> HttpResponse:
     context = fragments.list_context(request.GET, request.user)
-    context["workflows"] = selectors.workflow_versions()
+    context["workflows"] = workflow_versions()
     context["nav"] = "processes"
     if request.htmx and request.htmx.target == "process-rows":  # type: ignore[attr-defined]
         return render(request, "dashboard/_process_rows.html", context)

@@ -61,7 +61,7 @@ def test_list_filter_and_page_processes(api: ApiClient) -> None:
     assert [p["business_key"] for p in found] == ["k7"]
     assert api.call("get", "/api/processes?status=completed").json()["items"] == []
     bad = api.call("get", "/api/processes?status=exploded")
-    assert bad.status_code == 422 and "exploded" in bad.json()["detail"]
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "status"]
     assert api.call("get", "/api/processes?created_after=yesterday").status_code == 422
 
 

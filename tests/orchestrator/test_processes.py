@@ -14,11 +14,11 @@ from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.types import Event
-from orchestrator.history import history_events
 from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, HistoryEntry, Outbox, ProcessInstance
 from orchestrator.outbox import outbox_publish, outbox_relay
 from orchestrator.processes import WorkflowNotFound, message_handle, process_start, timers_fire
+from orchestrator.selectors import history_events
 from tests.support.engine import SentTasks, an_operator, answer, last_command, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
