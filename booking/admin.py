@@ -17,7 +17,7 @@ from booking.models import (
     Refund,
     ServiceFaults,
 )
-from orchestrator.admin import ReadOnlyAdmin, dashboard_link
+from orchestrator.admin.common import ReadOnlyAdmin, dashboard_link
 
 
 @admin.register(Booking)

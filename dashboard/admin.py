@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from dashboard.models import BulkAction
-from orchestrator.admin import ReadOnlyAdmin
+from orchestrator.admin.common import ReadOnlyAdmin
 
 
 @admin.register(BulkAction)

@@ -13,12 +13,12 @@ from django.utils import timezone
 from booking.ledger import ledger_lines
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
-from dashboard.graph import graph_layout, step_label
 from dashboard.views.access import BOOKING_VIEW_PERMISSION
 from orchestrator.actions import BULK_PERMISSION
 from orchestrator.definitions import declared_commands
 from orchestrator.engine.types import State
 from orchestrator.engine.validate import kept_steps
+from orchestrator.graph import graph_layout, step_label
 from orchestrator.models import DeadLetter, ProcessInstance
 from orchestrator.selectors import definition_of, process_page, state_of, status_counts
 
@@ -87,7 +87,7 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
 LEDGER_PART = "dashboard/_ledger.html"
 DETAIL_PARTS = (
     "dashboard/_process_header.html",
-    "dashboard/_step_graph.html",
+    "orchestrator/_step_graph.html",
     "dashboard/_steps.html",
     LEDGER_PART,
 )

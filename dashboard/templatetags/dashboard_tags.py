@@ -1,4 +1,4 @@
-"""Small presentation helpers: status icons (so status never depends on colour alone), JSON."""
+"""Small presentation helpers of the dashboard: status labels and icons, JSON, events."""
 
 from __future__ import annotations
 
@@ -10,27 +10,9 @@ from django import template
 from django.utils import timezone
 
 from orchestrator.status import ProcessStatus
+from orchestrator.templatetags.orchestrator_tags import status_icon
 
 register = template.Library()
-
-ICONS = {
-    # processes
-    "running": "▶",
-    "paused": "‖",
-    "failed": "⚠",
-    "compensating": "↺",
-    "completed": "✔",
-    "compensated": "↩",
-    "cancelled": "✖",
-    # steps
-    "pending": "○",
-    "retrying": "⟳",
-    "succeeded": "✔",
-    "skipped": "⤼",
-    "compensation_pending": "↺",
-    "compensation_retrying": "⟳",
-    "compensation_failed": "⚠",
-}
 
 
 @register.filter
@@ -39,9 +21,7 @@ def process_status_label(status: str) -> str:
     return str(ProcessStatus(status).label).lower()
 
 
-@register.filter
-def status_icon(status: str) -> str:
-    return ICONS.get(str(status), "•")
+register.filter("status_icon", status_icon)
 
 
 @register.filter

@@ -1,10 +1,5 @@
-"""The engine in the Django admin.
-
-Workflow definitions are edited here, with their steps inline and checked like an import is; a
-version that processes run on is read-only (make a new version). The history, the outbox and the
-dead letters are read-only: nothing edits them by hand. Retry and cancel go through the engine,
-with the same permissions and the same audit events as the dashboard.
-"""
+"""Workflow definitions in the admin: edited with their steps inline and checked like an import
+is; a version that processes run on is read-only (make a new version); import and export."""
 
 from __future__ import annotations
 
@@ -13,18 +8,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from orchestrator.actions import ActionName, may_act
 from orchestrator.commands import commands_all
 from orchestrator.definitions import (
     InvalidDefinition,
@@ -34,42 +27,15 @@ from orchestrator.definitions import (
     definition_new_version,
     definition_retire,
 )
-from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
 from orchestrator.engine.validate import definition_problems, kept_steps
+from orchestrator.graph import graph_layout
 from orchestrator.models import (
-    DeadLetter,
-    DeliveryCount,
-    HistoryEntry,
-    Outbox,
-    ProcessInstance,
     StepDefinition,
-    WorkerProbe,
     WorkflowDefinition,
 )
-from orchestrator.processes import ProcessNotFound, operator_act
 from orchestrator.status import OnExhausted, ProcessStatus, StepPhase
 from orchestrator.workflow_io import ImportRefused, ImportRights, workflows_export, workflows_import
-
-
-def dashboard_link(process_id: object, label: str = "open in dashboard") -> SafeString:
-    return format_html('<a href="{}">{}</a>', reverse("dashboard:process", args=[process_id]), label)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records nobody edits by hand: the history, the outbox, the services' own records."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-# --- workflow definitions ---------------------------------------------------------------------
 
 
 def _frozen(obj: Any) -> bool:
@@ -219,12 +185,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Graph")
     def graph(self, obj: WorkflowDefinition) -> SafeString:
-        from dashboard.graph import graph_layout
-
         if obj.pk is None or not obj.steps.exists():
             return mark_safe("<p>Save the steps to see the graph.</p>")
         layout = graph_layout(definition_compile(obj))
-        html = render_to_string("dashboard/_step_graph.html", {"graph": layout, "definition": obj})
+        html = render_to_string("orchestrator/_step_graph.html", {"graph": layout, "definition": obj})
         return mark_safe(f'<div class="admin-graph">{html}</div>')  # our own template, escaped inside
 
     @admin.display(description="Processes on this version")
@@ -328,135 +292,3 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/orchestrator/workflowdefinition/import.html", context)
-
-
-# --- processes and their history -------------------------------------------------------------
-
-
-@admin.register(ProcessInstance)
-class ProcessInstanceAdmin(ReadOnlyAdmin):
-    list_display = [
-        "business_key",
-        "workflow_name",
-        "version",
-        "status",
-        "created_at",
-        "ended_at",
-        "dashboard",
-    ]
-    list_filter = ["status", "workflow_name", "in_doubt"]
-    search_fields = ["=id", "business_key", "booking__reference", "booking__customer_email"]
-    date_hierarchy = "created_at"
-    list_select_related = ["definition"]
-    exclude = ["state"]
-    actions = ["retry", "cancel"]
-
-    @admin.display(description="version")
-    def version(self, obj: ProcessInstance) -> int:
-        return obj.definition.version
-
-    @admin.display(description="")
-    def dashboard(self, obj: ProcessInstance) -> SafeString:
-        return dashboard_link(obj.pk)
-
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return may_act(request.user, ActionName.RETRY)
-
-    def has_cancel_permission(self, request: HttpRequest) -> bool:
-        return may_act(request.user, ActionName.CANCEL)
-
-    @admin.action(description="Retry the step that waits (through the engine)", permissions=["retry"])
-    def retry(self, request: HttpRequest, queryset: QuerySet[ProcessInstance]) -> HttpResponse | None:
-        return self._act(request, queryset, "retry")
-
-    @admin.action(description="Cancel: compensate what was done (through the engine)", permissions=["cancel"])
-    def cancel(self, request: HttpRequest, queryset: QuerySet[ProcessInstance]) -> HttpResponse | None:
-        return self._act(request, queryset, "cancel")
-
-    def _act(
-        self, request: HttpRequest, queryset: QuerySet[ProcessInstance], action: str
-    ) -> HttpResponse | None:
-        """A confirmation page asking why, then the action on each process, as the dashboard does."""
-        reason = request.POST.get("reason", "").strip()
-        if "confirm" not in request.POST or not reason:
-            context = {
-                **self.admin_site.each_context(request),
-                "title": f"{action.capitalize()} processes",
-                "processes": queryset,
-                "action": action,
-                "opts": self.model._meta,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "missing_reason": "confirm" in request.POST,
-            }
-            return render(request, "admin/orchestrator/processinstance/confirm_action.html", context)
-        applied, refused = 0, []
-        for process in queryset:
-            try:
-                operator_act(
-                    process_id=str(process.pk),
-                    action=action,
-                    user=request.user,
-                    reason=f"admin: {reason}",
-                )
-                applied += 1
-            except (ActionNotAllowed, ProcessNotFound, PermissionDenied) as exc:
-                refused.append(f"{process.business_key}: {exc}")
-        self.message_user(request, f"{action}: applied to {applied} process(es).", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.WARNING)
-        return None
-
-
-@admin.register(HistoryEntry)
-class EventAdmin(ReadOnlyAdmin):
-    list_display = ["process_link", "seq", "type", "step", "attempt", "actor", "reason", "created_at"]
-    list_filter = ["type"]
-    search_fields = ["=process__id", "process__business_key", "message_id", "actor", "reason"]
-    list_select_related = ["process"]
-
-    @admin.display(description="process")
-    def process_link(self, obj: HistoryEntry) -> SafeString:
-        return dashboard_link(obj.process_id, obj.process.business_key)
-
-
-@admin.register(Outbox)
-class OutboxAdmin(ReadOnlyAdmin):
-    list_display = [
-        "message_id",
-        "task_name",
-        "queue",
-        "created_at",
-        "published_at",
-        "discarded_at",
-        "publish_attempts",
-    ]
-    list_filter = [
-        "queue",
-        ("published_at", admin.EmptyFieldListFilter),
-        ("discarded_at", admin.EmptyFieldListFilter),
-    ]
-    search_fields = ["message_id", "=process__id"]
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "task_name", "queue", "reason", "process"]
-    list_filter = ["task_name", "queue"]
-    search_fields = ["reason", "process_id", "body"]
-
-    @admin.display(description="process")
-    def process(self, obj: DeadLetter) -> SafeString | str:
-        if obj.process_id and ProcessInstance.objects.filter(pk=obj.process_id).exists():
-            return dashboard_link(obj.process_id)
-        return obj.process_id or "—"
-
-
-@admin.register(WorkerProbe)
-class WorkerProbeAdmin(ReadOnlyAdmin):
-    list_display = ["queue", "sent_at", "answered_at", "worker"]
-    list_filter = ["queue"]
-
-
-@admin.register(DeliveryCount)
-class DeliveryCountAdmin(ReadOnlyAdmin):
-    list_display = ["message_id", "count", "last_at"]
