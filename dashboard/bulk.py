@@ -20,14 +20,12 @@ from django.utils import timezone
 
 from dashboard.models import BulkAction
 from orchestrator.actions import ACTIONS, BULK_PERMISSION, VIEW_PERMISSION
-from orchestrator.commands import command_get
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.engine.summary import compensation_plan, retry_target
 from orchestrator.models import ProcessInstance
+from orchestrator.previews import preview
 from orchestrator.processes import TRANSIENT_ERRORS, ProcessNotFound, operator_act
-from orchestrator.status import StepPhase
 
 logger = logging.getLogger(__name__)
 
@@ -43,32 +41,20 @@ class BulkPreview:
 
 
 def bulk_preview(action: str, processes: Iterable[ProcessInstance]) -> BulkPreview:
-    """Which processes the action applies to, and which services it will call how often."""
-    preview = BulkPreview()
+    """Which processes the action applies to, and which services it will call how often if every
+    command succeeds (each process's preview is the engine's dry run)."""
+    found = BulkPreview()
+    now = timezone.now()
     for process in processes:
         definition = definition_for_run(process.definition)
         state = state_from_json(process.state)
-        if action == "retry":
-            step = retry_target(definition, state)
-            if step is None:
-                preview.not_applicable += 1
-                continue
-            spec = definition.step(step)
-            compensating = state.steps[step].status.value.startswith("compensation")
-            command = spec.compensation if compensating and spec.compensation else spec.command
-            preview.calls[command_get(command).queue] += 1
-        else:  # cancel
-            if process.status in ("completed", "compensated", "cancelled") or state.cancel_requested:
-                preview.not_applicable += 1
-                continue
-            to_undo, in_flight = compensation_plan(definition, state)
-            for spec in [*to_undo, *in_flight]:
-                assert spec.compensation is not None
-                preview.calls[command_get(spec.compensation).queue] += 1
-            for spec in definition.phase_steps(StepPhase.AFTER_COMPENSATION):
-                preview.calls[command_get(spec.command).queue] += 1
-        preview.applicable.append(str(process.pk))
-    return preview
+        one = preview(definition, state, action, at=now)
+        if one.refusal:
+            found.not_applicable += 1
+            continue
+        found.calls.update(one.queues)
+        found.applicable.append(str(process.pk))
+    return found
 
 
 def bulk_start(

@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from config.logging import process_context
 from orchestrator import signals
-from orchestrator.actions import Operator, StepUse, action_get
-from orchestrator.commands import input_problems, output_validate
+from orchestrator.actions import Operator, action_get
+from orchestrator.commands import input_problems
 from orchestrator.dead_letters import dead_letter_keep
 from orchestrator.definitions import (
     definition_active,
@@ -38,17 +38,16 @@ from orchestrator.definitions import (
 )
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import (
-    ActionNotAllowed,
-    check_operator_action,
     decide,
     due_timer_events,
     initial_state,
 )
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retry_target
+from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
 from orchestrator.outbox import outbox_discard, outbox_write
+from orchestrator.previews import operator_event
 
 logger = logging.getLogger(__name__)
 
@@ -188,42 +187,26 @@ def operator_act(
     2. Under the process's lock, a retry without a step picks the one that waits (for an
        operator, or in backoff).
     3. Refuse an action that does not apply now (ActionNotAllowed, with the reason), and a
-       skip whose output does not match the command's declared output (ValueError).
+       skip whose output does not match the command's declared output (InvalidOutput).
     4. Record the event and apply it like any other.
     """
     kind = action_get(action)
     if not user.has_perm(kind.permission):
         raise PermissionDenied(f"You need the permission {kind.permission!r} for this.")
-    if kind.step == StepUse.REQUIRED and not step:
-        raise ActionNotAllowed(f"{kind.name} needs a step")
-    if kind.step == StepUse.NONE:
-        step = None
-    event_type = kind.event
     with process_context(process_id), transaction.atomic():
         instance = _locked(process_id)
         if instance is None:
             raise ProcessNotFound(f"no process {process_id}")
-        spec = definition_for_run(instance.definition)
         state = state_from_json(instance.state)
-        if event_type == EventType.OPERATOR_RETRIED and step is None:
-            step = retry_target(spec, state)
-            if step is None:
-                raise ActionNotAllowed("no step waits to be retried")
-        check_operator_action(spec, state, event_type, step)
-        payload: dict[str, Any] = {}
-        if event_type == EventType.OPERATOR_SKIPPED and step is not None:
-            st = state.steps[step]
-            command = spec.step(step).command
-            in_compensation = st.status.is_compensation
-            payload["output"] = (output or {}) if in_compensation else output_validate(command, output or {})
-        event = Event(
-            type=event_type,
-            at=timezone.now(),
-            message_id=f"operator:{uuid.uuid4()}",
-            step=step,
-            payload=payload,
+        event = operator_event(
+            definition_for_run(instance.definition),
+            state,
+            action,
+            step,
             actor=user.get_username(),
+            at=timezone.now(),
             reason=reason,
+            output=output,
         )
         _transition(instance, instance.definition, state, [event])
     return instance

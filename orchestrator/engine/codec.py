@@ -54,6 +54,7 @@ def state_from_json(data: dict[str, Any]) -> State:
         compensating=data.get("compensating", False),
         cancel_requested=data.get("cancel_requested", False),
         paused=data.get("paused", False),
+        rules=data.get("rules", 1),  # snapshots from before the stamp were made under the first rules
         started_at=_time_in(data.get("started_at")),
         updated_at=_time_in(data.get("updated_at")),
         ended_at=_time_in(data.get("ended_at")),

@@ -1,10 +1,10 @@
-"""Plain readings of a state, for lists, filters and previews (pure, like decide)."""
+"""Plain readings of a state, for lists, filters and the operator's retry (pure, like decide)."""
 
 from __future__ import annotations
 
-from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS, needs_compensation
-from orchestrator.engine.types import Definition, State, StepSpec
-from orchestrator.status import StepPhase, StepStatus
+from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS
+from orchestrator.engine.types import Definition, State
+from orchestrator.status import StepStatus
 
 AT_WORK = frozenset({StepStatus.RUNNING, StepStatus.RETRYING}) | COMPENSATION_IN_PROGRESS
 
@@ -29,20 +29,6 @@ def any_in_doubt(state: State) -> bool:
         st.in_doubt and st.status not in (StepStatus.SUCCEEDED, StepStatus.COMPENSATED)
         for st in state.steps.values()
     )
-
-
-def compensation_plan(definition: Definition, state: State) -> tuple[list[StepSpec], list[StepSpec]]:
-    """What compensating now would undo, newest first, and the steps still in flight.
-
-    In-flight steps are waited for first; each of them is undone too, unless its service refuses it.
-    """
-    main = definition.phase_steps(StepPhase.MAIN)
-    in_flight = [
-        spec for spec in main if state.steps[spec.key].status == StepStatus.RUNNING and spec.compensation
-    ]
-    to_undo = [spec for spec in main if needs_compensation(spec, state.steps[spec.key])]
-    to_undo.sort(key=lambda spec: state.steps[spec.key].done_order or 0, reverse=True)
-    return to_undo, in_flight
 
 
 def retry_target(definition: Definition, state: State) -> str | None:

@@ -14,6 +14,12 @@ from orchestrator.status import OnExhausted, ProcessStatus, StepPhase, StepStatu
 ACTION = "action"
 COMPENSATION = "compensation"
 
+# The version of the rules `decide` applies, stamped in every snapshot. Raise it with any change
+# that makes a recorded history fold to a different state or different commands (the replay
+# guard, tests/orchestrator/test_replay_guard.py, fails until the recorded histories agree):
+# replaying a process recorded under other rules then says so instead of silently differing.
+RULES_VERSION = 1
+
 
 class EventType:
     """The kinds of event in a process's history."""
@@ -131,6 +137,7 @@ class State:
     compensating: bool = False  # the success path was abandoned; undoing what was done
     cancel_requested: bool = False  # end as cancelled rather than compensated
     paused: bool = False
+    rules: int = RULES_VERSION  # the rules this state was made under (RULES_VERSION then)
     started_at: datetime | None = None
     updated_at: datetime | None = None
     ended_at: datetime | None = None
