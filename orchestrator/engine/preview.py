@@ -36,7 +36,8 @@ def plan(definition: Definition, state: State, event: Event) -> Plan:
     """Fold `event`, then a success for each command out, into `state` (a copy: `decide` is pure)."""
     decision = decide(definition, state, event)
     sent = list(decision.commands)
-    to_answer: deque[Command] = deque([*in_flight(decision.state), *decision.commands])
+    # What was out before the event, then what the event sent: oldest first, as they will answer.
+    to_answer: deque[Command] = deque([*in_flight(state), *decision.commands])
     current = decision.state
     replies = 0
     while to_answer and replies < MAX_REPLIES:
