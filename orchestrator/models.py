@@ -115,6 +115,11 @@ class ProcessInstance(models.Model):
     def __str__(self) -> str:
         return f"{self.workflow_name} {self.business_key}"
 
+    @property
+    def status_now(self) -> ProcessStatus:
+        """The status with its vocabulary (`is_terminal`, ...): the column holds a plain string."""
+        return ProcessStatus(self.status)
+
 
 class _AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> NoReturn:

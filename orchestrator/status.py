@@ -37,6 +37,11 @@ class ProcessStatus(models.TextChoices):
         return self in ProcessStatus.undone()
 
     @property
+    def is_compensation(self) -> bool:
+        """Undoing what was done, or done undoing it."""
+        return self == ProcessStatus.COMPENSATING or self.is_undone
+
+    @property
     def is_completed(self) -> bool:
         return self == ProcessStatus.COMPLETED
 

@@ -14,6 +14,7 @@ from dashboard.views.access import dashboard_view, require_permission
 from orchestrator.actions import ACTIONS
 from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.engine.types import RULES_VERSION
 from orchestrator.models import ProcessInstance
 from orchestrator.selectors import definition_of, state_at, state_of
 
@@ -45,6 +46,14 @@ def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
     context["seq"] = seq
     context["event"] = process.events.get(seq=seq)
     context["state_json"] = state_to_json(state)
+    # Replayed under today's rules: a process recorded under others may have gone differently.
+    recorded_under = state_of(process).rules
+    if recorded_under != RULES_VERSION:
+        context["rules_warning"] = (
+            f"This process was recorded under the engine's rules version {recorded_under}; this "
+            f"view replays its history under version {RULES_VERSION}, so it may differ from what "
+            "happened. The history itself is exact."
+        )
     return render(request, "dashboard/_state_at.html", context)
 
 

@@ -164,3 +164,17 @@ def test_a_cursor_with_a_damaged_id_restarts_from_the_first_page(viewer: Client)
     book()
     cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
     assert viewer.get("/", {"cursor": cursor}).status_code == 200
+
+
+def test_the_state_at_an_event_says_when_the_process_was_recorded_under_other_rules(
+    viewer: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    process = book().process
+    assert process is not None
+    assert "rules version" not in viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
+    from dashboard.views import process as process_views
+
+    monkeypatch.setattr(process_views, "RULES_VERSION", 2)  # as after a change of the rules
+    page = viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
+    assert "recorded under the engine&#x27;s rules version 1" in page
+    assert "replays its history under version 2" in page

@@ -437,3 +437,28 @@ def test_importing_needs_the_same_permissions_as_activating_and_retiring() -> No
     edited = {**draft, "description": "changed behind the admin's back"}
     page = unescape(import_file(client, {**document, "workflows": [edited]}).content.decode())
     assert "trip-booking v2: you may not replace an existing version" in page
+
+
+def test_the_admin_searches_processes_as_the_dashboard_does(superuser: Client) -> None:
+    """By booking reference and e-mail (which the booking app registers), key and id."""
+    from decimal import Decimal
+
+    from booking.bookings import booking_create
+    from tests.support.engine import trip_input as trip
+
+    demo_workflows_load()
+    fields = trip()
+    booking = booking_create(
+        customer_name=fields["customer_name"],
+        customer_email="grace@example.com",
+        itinerary=fields["itinerary"],
+        amount=Decimal(fields["amount"]),
+        currency=fields["currency"],
+    )
+    assert booking.process is not None
+    for term in (booking.reference, "GRACE@example.com", str(booking.process.pk)):
+        page = superuser.get("/admin/orchestrator/processinstance/", {"q": term}).content.decode()
+        assert page.count('name="_selected_action"') == 1, term
+        assert booking.process.business_key in page, term
+    nobody = superuser.get("/admin/orchestrator/processinstance/", {"q": "nobody"}).content.decode()
+    assert 'name="_selected_action"' not in nobody
