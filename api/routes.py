@@ -23,13 +23,11 @@ from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_crea
 from booking.faults import faults_set
 from booking.ledger import ledger_details
 from booking.models import Booking, ServiceFaults
-from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName
+from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName, ActionNotAllowed
 from orchestrator.definitions import definition_for_run
-from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
 from orchestrator.processes import ProcessNotFound, WorkflowNotFound, operator_act, process_start
-from orchestrator.selectors import process_page, processes_matching
+from orchestrator.selectors import process_page, processes_matching, state_of
 
 router = Router()
 Errors = {code: schemas.ErrorOut for code in (400, 401, 403, 404, 409, 413, 422)}
@@ -129,7 +127,7 @@ def _summary(process: ProcessInstance) -> dict[str, Any]:
 
 
 def _process_out(process: ProcessInstance) -> dict[str, Any]:
-    state = state_from_json(process.state)
+    state = state_of(process)
     # In the definition's order: the snapshot's JSON keys have none on PostgreSQL (jsonb).
     order = [spec.key for spec in definition_for_run(process.definition).steps]
     steps = [

@@ -26,10 +26,9 @@ from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_crea
 from booking.models import Booking
 from booking.throttle import over_limit
 from config.http import client_address
-from orchestrator.definitions import declared_commands, definition_for_run
-from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.validate import kept_steps
+from orchestrator.definitions import definition_for_run, kept_steps_of
 from orchestrator.processes import WorkflowNotFound
+from orchestrator.selectors import state_of
 from orchestrator.status import ProcessStatus, StepStatus
 
 logger = logging.getLogger(__name__)
@@ -179,7 +178,7 @@ CUSTOMER_STEPS = [
 def progress(booking: Booking) -> dict[str, Any]:
     """The saga in the customer's words."""
     assert booking.process is not None
-    state = state_from_json(booking.process.state)
+    state = state_of(booking.process)
     context = state.context
     lines = []
     for key, label in CUSTOMER_STEPS:
@@ -210,7 +209,7 @@ def progress(booking: Booking) -> dict[str, Any]:
     # A step the workflow keeps on purpose (say, a fee) was not undone: do not promise otherwise.
     kept = [
         key
-        for key in kept_steps(definition_for_run(booking.process.definition), declared_commands())
+        for key in kept_steps_of(definition_for_run(booking.process.definition))
         if state.steps[key].status.is_done
     ]
     undone = KEPT if kept else UNDONE

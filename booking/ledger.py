@@ -20,9 +20,9 @@ from booking.providers import notifications, payments
 from booking.providers.records import Effect
 from booking.providers.reservations import CARS, FLIGHTS, HOTELS
 from orchestrator.definitions import declared_commands, definition_for_run
-from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.types import Definition, State, StepState
 from orchestrator.models import ProcessInstance
+from orchestrator.selectors import state_of
 from orchestrator.status import StepStatus
 
 # Each service's ledger, by the queue its commands go to.
@@ -63,7 +63,7 @@ def money_problems(bookings: Iterable[Booking]) -> list[str]:
     for booking in bookings:
         process = processes[booking.process_id]
         definition = definition_for_run(process.definition)
-        state = state_from_json(process.state)
+        state = state_of(process)
         problems += [
             f"{booking.reference}: {problem}"
             for problem in _process_problems(
@@ -137,7 +137,7 @@ def compensation_standing(effect: Effect, step: StepState | None, state: State, 
 
 def ledger_lines(process: ProcessInstance) -> list[LedgerLine]:
     """What each service did for one process, each effect with where its undoing stands."""
-    state = state_from_json(process.state)
+    state = state_of(process)
     definition = definition_for_run(process.definition)
     kept = {spec.key for spec in definition.steps if spec.keep_on_compensation}
     return [

@@ -13,12 +13,8 @@ from booking.ledger import money_problems
 from booking.models import Booking
 from booking.simulation import patiently
 from chaos.load import Load
-from orchestrator.definitions import definition_for_run
-from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.decide import replay
-from orchestrator.engine.types import State
 from orchestrator.models import ProcessInstance
-from orchestrator.selectors import history_events
+from orchestrator.selectors import replays_to_snapshot, state_of
 from orchestrator.status import ProcessStatus
 
 WAITING_AT_MOST = 0.02  # of a scenario's bookings waiting for an operator, before it fails
@@ -118,7 +114,7 @@ def judge(
     for booking in bookings:
         process = booking.process
         assert process is not None
-        state = state_from_json(process.state)
+        state = state_of(process)
         if process.status == ProcessStatus.FAILED:
             reasons = [
                 f"{key}: {st.last_error or st.status.label}"
@@ -126,7 +122,7 @@ def judge(
                 if st.awaiting_operator or st.status.waits_for_operator_undo
             ]
             waiting.append(f"{booking.reference} waits for an operator ({'; '.join(reasons)})")
-        if not replays(process, state):
+        if not replays_to_snapshot(process, state):
             mismatches.append(f"{booking.reference}: replaying its history does not give its snapshot")
     return Verdict(
         scenario=scenario,
@@ -145,17 +141,10 @@ def judge(
     )
 
 
-def replays(process: ProcessInstance, snapshot: State) -> bool:
-    """Whether the history up to the snapshot folds into the snapshot (late messages may append
-    events between reading one and the other: only those the snapshot includes are replayed)."""
-    events = history_events(process, up_to=snapshot.seq)
-    return replay(definition_for_run(process.definition), str(process.pk), events) == snapshot
-
-
 def every_process_replays() -> list[str]:
     """The whole database's processes, not only a scenario's: histories replay to snapshots."""
     mismatches = []
     for process in ProcessInstance.objects.select_related("definition").iterator(chunk_size=200):
-        if not replays(process, state_from_json(process.state)):
+        if not replays_to_snapshot(process, state_of(process)):
             mismatches.append(str(process.pk))
     return mismatches

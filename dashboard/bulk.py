@@ -19,13 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard.models import BulkAction
-from orchestrator.actions import ACTIONS, BULK_PERMISSION, VIEW_PERMISSION
+from orchestrator.actions import ACTIONS, BULK_PERMISSION, VIEW_PERMISSION, ActionNotAllowed
 from orchestrator.definitions import definition_for_run
-from orchestrator.engine.codec import state_from_json
-from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import ProcessInstance
 from orchestrator.previews import preview
 from orchestrator.processes import TRANSIENT_ERRORS, ProcessNotFound, operator_act
+from orchestrator.selectors import state_of
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def bulk_preview(action: str, processes: Iterable[ProcessInstance]) -> BulkPrevi
     now = timezone.now()
     for process in processes:
         definition = definition_for_run(process.definition)
-        state = state_from_json(process.state)
+        state = state_of(process)
         one = preview(definition, state, action, at=now)
         if one.refusal:
             found.not_applicable += 1

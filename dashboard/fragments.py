@@ -15,9 +15,8 @@ from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
 from dashboard.views.access import BOOKING_VIEW_PERMISSION
 from orchestrator.actions import BULK_PERMISSION
-from orchestrator.definitions import declared_commands
+from orchestrator.definitions import kept_steps_of
 from orchestrator.engine.types import State
-from orchestrator.engine.validate import kept_steps
 from orchestrator.graph import graph_layout, step_label
 from orchestrator.models import DeadLetter, ProcessInstance
 from orchestrator.selectors import definition_of, process_page, state_of, status_counts
@@ -79,7 +78,7 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         ],
         "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
         "may_see_bookings": may_see_bookings,
-        "kept_steps": kept_steps(definition, declared_commands()),
+        "kept_steps": kept_steps_of(definition),
         "user": user,
     }
 

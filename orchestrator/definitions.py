@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from orchestrator.commands import commands_all
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
-from orchestrator.engine.validate import Problem, definition_problems
+from orchestrator.engine.validate import Problem, definition_problems, kept_steps
 from orchestrator.models import StepDefinition, WorkflowDefinition
 from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
 
@@ -48,6 +48,11 @@ def definition_compile(definition: WorkflowDefinition) -> Definition:
 
 def declared_commands() -> dict[str, str | None]:
     return {spec.name: spec.compensation for spec in commands_all()}
+
+
+def kept_steps_of(definition: Definition) -> list[str]:
+    """Steps whose command declares an undo that the definition keeps on compensation on purpose."""
+    return kept_steps(definition, declared_commands())
 
 
 def definition_check(definition: Definition) -> None:

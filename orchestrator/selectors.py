@@ -15,12 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from orchestrator.definitions import definition_for_run
-from orchestrator.engine.codec import state_from_json
+from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.types import ACTION, Definition, Event, State
 from orchestrator.models import HistoryEntry, ProcessInstance, WorkflowDefinition
@@ -171,6 +172,17 @@ def history_events(process: ProcessInstance, *, up_to: int | None = None) -> lis
     if up_to is not None:
         rows = rows.filter(seq__lte=up_to)
     return [event_of(row) for row in rows]
+
+
+def state_as_json(state: State) -> dict[str, Any]:
+    """A state as its snapshot is stored (for showing it whole)."""
+    return state_to_json(state)
+
+
+def replays_to_snapshot(process: ProcessInstance, snapshot: State) -> bool:
+    """Whether the history up to the snapshot folds into the snapshot (late messages may append
+    events between reading one and the other: only those the snapshot includes are replayed)."""
+    return state_at(process, snapshot.seq) == snapshot
 
 
 def state_at(process: ProcessInstance, seq: int) -> State:

@@ -65,6 +65,18 @@ LAYER_RULES = [
     LayerRule("orchestrator-ignores-its-users", "orchestrator", forbidden=("booking", "dashboard", "api")),
     LayerRule("booking-ignores-its-uis", "booking", forbidden=("dashboard", "api")),
     LayerRule("dashboard-ignores-api", "dashboard", forbidden=("api",)),
+    # The rest of the project uses the orchestrator's facade (processes, selectors, previews,
+    # actions, outbox, dead letters, definitions, status) and the engine's data types, never its
+    # rules or codec directly.
+    *(
+        LayerRule(
+            f"{app}-uses-the-facade",
+            app,
+            forbidden=("orchestrator.engine",),
+            allowed=("orchestrator.engine.types",),
+        )
+        for app in ("booking", "dashboard", "api", "config", "chaos")
+    ),
 ]
 
 

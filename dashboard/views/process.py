@@ -11,12 +11,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import actions, fragments
 from dashboard.views.access import dashboard_view, require_permission
-from orchestrator.actions import ACTIONS
-from orchestrator.engine.codec import state_to_json
-from orchestrator.engine.decide import ActionNotAllowed
+from orchestrator.actions import ACTIONS, ActionNotAllowed
 from orchestrator.engine.types import RULES_VERSION
 from orchestrator.models import ProcessInstance
-from orchestrator.selectors import definition_of, state_at, state_of
+from orchestrator.selectors import definition_of, state_as_json, state_at, state_of
 
 
 def _process(pk: str) -> ProcessInstance:
@@ -45,7 +43,7 @@ def process_state_at(request: HttpRequest, pk: str, seq: int) -> HttpResponse:
     context = fragments.detail_context(process, request.user, state=state)
     context["seq"] = seq
     context["event"] = process.events.get(seq=seq)
-    context["state_json"] = state_to_json(state)
+    context["state_json"] = state_as_json(state)
     # Replayed under today's rules: a process recorded under others may have gone differently.
     recorded_under = state_of(process).rules
     if recorded_under != RULES_VERSION:
