@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test chaos lint typecheck check-migrations ci-checks venv
+.PHONY: run test chaos bench lint typecheck check-migrations ci-checks venv
 
 venv: $(VENV)/.installed
 
@@ -35,3 +35,7 @@ typecheck: venv
 
 check-migrations: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# The engine against a bare Celery chain on this machine (docs/performance.md). BENCH_ARGS="--help".
+bench: venv
+	$(BIN)/python -m bench $(BENCH_ARGS)

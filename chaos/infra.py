@@ -44,11 +44,13 @@ def _as_postgres(args: Sequence[str]) -> list[str]:
 class Postgres:
     """A throwaway PostgreSQL cluster on its own port, trusting local connections."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, database: str = "chaos", settings: Sequence[str] = ()) -> None:
         self.directory = directory
         self.data = directory / "pgdata"
         self.port = free_port()
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/chaos"
+        self.database = database
+        self.settings = tuple(settings)  # more `name=value` server settings
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def create(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -61,13 +63,14 @@ class Postgres:
         )
         self.start()
         subprocess.run(
-            _as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "chaos"]),
+            _as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), self.database]),
             check=True,
             capture_output=True,
         )
 
     def _ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.directory} -c max_connections=200 -c listen_addresses=127.0.0.1"
+        options += "".join(f" -c {setting}" for setting in self.settings)
         log = str(self.directory / "postgres.log")
         command = [
             str(PG_BIN / "pg_ctl"),
@@ -96,6 +99,10 @@ class Postgres:
     def stop(self) -> None:
         if self.data.exists():
             self._ctl("-m", "immediate", "stop")
+
+    def postmaster_pid(self) -> int:
+        """The server's main process (its children, the connections, report to it)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
 
 class Redis:
@@ -154,7 +161,9 @@ class Stack:
             "RUN_DIR": str(directory / "run"),
             # The programs run `python` and `celery`: this interpreter's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            **{f"{name.upper()}_WORKERS": "1" for name in self.PROGRAMS},
+            **{f"{name.upper()}_WORKERS": "1" for name in (*self.PROGRAMS, "services")},
+            # Chaos kills one service's worker at a time: one program per queue.
+            "WORKER_LAYOUT": env.get("WORKER_LAYOUT", "per-queue"),
         }
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []

@@ -1,0 +1,62 @@
+"""The yardstick: a bare Celery chain of no-op hops, on the engine's broker, without a database.
+
+Each chain is HOPS tasks, each sending the next; the last pushes its start and end times to a
+Redis list the benchmark waits on (BLPOP: no polling). Run its workers with
+`celery --app bench.chain worker --pool solo --queues bench-chain`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import redis
+from celery import Celery
+
+HOPS = 8
+QUEUE = "bench-chain"
+DONE = "bench-chain:done"
+
+app = Celery("bench-chain", broker=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"))
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_default_queue=QUEUE,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+_results = redis.Redis.from_url(app.conf.broker_url)
+
+
+@app.task(name="bench.hop")
+def hop(remaining: int, started: float) -> None:
+    """One hop; the last records the chain's start and end (time.time(): one machine, one clock)."""
+    if remaining > 1:
+        hop.apply_async((remaining - 1, started), queue=QUEUE)
+    else:
+        _results.rpush(DONE, json.dumps([started, time.time()]))
+
+
+def chain_start() -> None:
+    hop.apply_async((HOPS, time.time()), queue=QUEUE)
+
+
+def chains_wait(count: int, timeout: float) -> list[tuple[float, float]]:
+    """(start, end) of the next `count` chains to finish, as they finish."""
+    done: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout
+    while len(done) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{count - len(done)} of {count} chains did not finish in {timeout:.0f} s")
+        item = _results.blpop([DONE], timeout=max(1, int(left)))
+        if item is not None:
+            started, ended = json.loads(item[1])
+            done.append((started, ended))
+    return done
+
+
+def chains_reset() -> None:
+    _results.delete(DONE)
