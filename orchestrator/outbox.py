@@ -7,8 +7,11 @@ broker outage left behind.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -23,6 +26,43 @@ from orchestrator.messages import command_envelope
 from orchestrator.models import Outbox, ProcessInstance
 
 logger = logging.getLogger(__name__)
+
+# Marking rows as sent costs a commit of its own. The orchestrator worker, which commits again at
+# its next message anyway, defers the marks to that transaction (`outbox_marks_deferred`); until
+# then a row looks unsent, and the relay would send it again only if it stayed so for
+# RELAY_AFTER seconds: a duplicate the services drop by idempotency key, never a lost command.
+_deferring = contextvars.ContextVar("outbox_deferring_marks", default=False)
+_unmarked: list[int] = []
+_unmarked_lock = threading.Lock()
+RELAY_AFTER = 5.0
+
+
+@contextlib.contextmanager
+def outbox_marks_deferred() -> Iterator[None]:
+    """Rows published while this runs are marked in a later transaction (`outbox_marks_flush`)."""
+    token = _deferring.set(True)
+    try:
+        yield
+    finally:
+        _deferring.reset(token)
+
+
+def outbox_marks_flush() -> list[int]:
+    """Mark the rows this process published and has not marked yet, in the current transaction;
+    returns their ids (give them back with `outbox_marks_restore` if that transaction fails)."""
+    with _unmarked_lock:
+        ids = _unmarked[:]
+        _unmarked.clear()
+    if ids:
+        Outbox.objects.filter(pk__in=ids).update(
+            published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+        )
+    return ids
+
+
+def outbox_marks_restore(ids: Sequence[int]) -> None:
+    with _unmarked_lock:
+        _unmarked.extend(ids)
 
 
 def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: datetime) -> None:
@@ -41,7 +81,7 @@ def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: da
     if rows:
         Outbox.objects.bulk_create(rows)
         # Publish only after commit: a worker must never see a command its process has not saved.
-        transaction.on_commit(partial(outbox_publish, rows=rows))
+        transaction.on_commit(partial(outbox_publish, rows=rows, defer_marks=_deferring.get()))
 
 
 def outbox_discard(instance: ProcessInstance, now: datetime) -> None:
@@ -52,7 +92,7 @@ def outbox_discard(instance: ProcessInstance, now: datetime) -> None:
     )
 
 
-def outbox_publish(*, rows: Sequence[Outbox]) -> int:
+def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
     """Publish outbox rows to their queues and mark them sent; returns how many went out.
 
     A crash between publishing and marking publishes the row again later (the relay): services
@@ -75,7 +115,10 @@ def outbox_publish(*, rows: Sequence[Outbox]) -> int:
             )
             continue
         sent.append(row.pk)
-    if sent:
+    if sent and defer_marks:
+        with _unmarked_lock:
+            _unmarked.extend(sent)
+    elif sent:
         with transaction.atomic():  # a write transaction, so SQLite writers queue in order
             Outbox.objects.filter(pk__in=sent).update(
                 published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
@@ -83,10 +126,11 @@ def outbox_publish(*, rows: Sequence[Outbox]) -> int:
     return len(sent)
 
 
-def outbox_relay(*, older_than: float = 5.0, batch: int = 200, now: datetime | None = None) -> int:
+def outbox_relay(*, older_than: float = RELAY_AFTER, batch: int = 200, now: datetime | None = None) -> int:
     """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
     now = now or timezone.now()
     with transaction.atomic():
+        outbox_marks_flush()  # this process's own sent rows are not left for the relay
         rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
             .filter(

@@ -44,9 +44,9 @@ from orchestrator.engine.decide import (
 )
 from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
-from orchestrator.messages import MalformedMessage, reply_parse
+from orchestrator.messages import MalformedMessage, Reply, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
-from orchestrator.outbox import outbox_discard, outbox_write
+from orchestrator.outbox import outbox_discard, outbox_marks_flush, outbox_marks_restore, outbox_write
 from orchestrator.previews import operator_event
 
 logger = logging.getLogger(__name__)
@@ -133,34 +133,115 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
     except MalformedMessage as exc:
         return _kept(task_name, body, f"malformed message: {exc}")
     process_id = str(reply.process_id)
+    marked: list[int] = []
     try:
         with process_context(process_id), transaction.atomic():
+            marked = outbox_marks_flush()
             instance = _locked(process_id)
             if instance is None:
                 return _kept(task_name, body, "unknown process", process_id=process_id)
             if HistoryEntry.objects.filter(message_id=reply.message_id).exists():
                 logger.info("duplicate message %s dropped", reply.message_id)
                 return Outcome("duplicate", process_id)
-            payload = dict(reply.payload)
-            if reply.sent_at is not None:
-                payload["sent_at"] = reply.sent_at.isoformat()
-            event = Event(
-                type=reply.type,
-                at=timezone.now(),
-                message_id=reply.message_id,
-                step=reply.step,
-                attempt=reply.attempt,
-                payload=payload,
-            )
+            event = _event_of(reply)
             _transition(instance, instance.definition, state_from_json(instance.state), [event])
     except TRANSIENT_ERRORS:
+        outbox_marks_restore(marked)
         raise  # the database is away for a moment: the task retries the message
     except Exception as exc:  # anything else will fail again: keep the message, with the reason
+        outbox_marks_restore(marked)
         logger.exception("message %s could not be applied", reply.message_id)
         return _kept(
             task_name, body, f"could not be applied: {type(exc).__name__}: {exc}", process_id=process_id
         )
     return Outcome("applied", process_id)
+
+
+def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.event") -> list[Outcome]:
+    """Take several replies in one transaction: each process locked once, in id order (two
+    workers never deadlock), its events applied in the order they came, one commit for all.
+
+    Malformed, unknown and duplicate messages are what they are one at a time. If the batch
+    cannot be applied together (a reply that breaks a transition), it is rolled back and each
+    reply handled alone, so the one at fault becomes a dead letter and the rest are applied.
+    """
+    if len(bodies) <= 1:
+        return [message_handle(body, task_name=task_name) for body in bodies]
+    outcomes: list[Outcome | None] = [None] * len(bodies)
+    replies: list[tuple[int, Reply]] = []
+    for index, body in enumerate(bodies):
+        try:
+            replies.append((index, reply_parse(body)))
+        except MalformedMessage as exc:
+            outcomes[index] = _kept(task_name, body, f"malformed message: {exc}")
+    marked: list[int] = []
+    try:
+        with transaction.atomic():
+            marked = outbox_marks_flush()
+            applied = _batch_apply(replies, bodies, task_name)
+    except TRANSIENT_ERRORS:
+        outbox_marks_restore(marked)
+        raise
+    except Exception:
+        outbox_marks_restore(marked)
+        logger.exception("a batch of %d replies could not be applied together: one at a time", len(replies))
+        return [
+            outcome or message_handle(body, task_name=task_name)
+            for outcome, body in zip(outcomes, bodies, strict=True)
+        ]
+    for index, outcome in applied.items():
+        outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _batch_apply(
+    replies: Sequence[tuple[int, Reply]], bodies: Sequence[Any], task_name: str
+) -> dict[int, Outcome]:
+    ids = sorted({str(reply.process_id) for _, reply in replies})
+    instances = {
+        str(instance.pk): instance
+        for instance in ProcessInstance.objects.select_for_update(of=("self",))
+        .select_related("definition")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    seen = set(
+        HistoryEntry.objects.filter(message_id__in=[reply.message_id for _, reply in replies]).values_list(
+            "message_id", flat=True
+        )
+    )
+    outcomes: dict[int, Outcome] = {}
+    events: dict[str, list[Event]] = {}
+    for index, reply in replies:
+        process_id = str(reply.process_id)
+        if process_id not in instances:
+            outcomes[index] = _kept(task_name, bodies[index], "unknown process", process_id=process_id)
+        elif reply.message_id in seen:
+            logger.info("duplicate message %s dropped", reply.message_id)
+            outcomes[index] = Outcome("duplicate", process_id)
+        else:
+            seen.add(reply.message_id)
+            events.setdefault(process_id, []).append(_event_of(reply))
+            outcomes[index] = Outcome("applied", process_id)
+    for process_id, process_events in events.items():
+        instance = instances[process_id]
+        with process_context(process_id):
+            _transition(instance, instance.definition, state_from_json(instance.state), process_events)
+    return outcomes
+
+
+def _event_of(reply: Reply) -> Event:
+    payload = dict(reply.payload)
+    if reply.sent_at is not None:
+        payload["sent_at"] = reply.sent_at.isoformat()
+    return Event(
+        type=reply.type,
+        at=timezone.now(),
+        message_id=reply.message_id,
+        step=reply.step,
+        attempt=reply.attempt,
+        payload=payload,
+    )
 
 
 def _kept(task_name: str, body: Any, reason: str, *, process_id: str = "") -> Outcome:

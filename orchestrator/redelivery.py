@@ -11,12 +11,11 @@ from django.db.models import F
 from orchestrator.models import DeadLetter, DeliveryCount
 
 
-def delivery_count_exceeded(*, task: Any, body: Any, limit: int) -> bool:
+def delivery_count_exceeded(*, message_id: str, task_name: str, body: Any, limit: int) -> bool:
     """Count one more delivery of this Celery message; past `limit`, dead-letter it and say so.
 
     Only redelivered messages are counted, so the common path costs nothing.
     """
-    message_id = str(task.request.id)
     with transaction.atomic():
         # The first redelivery is the message's second delivery.
         row, created = DeliveryCount.objects.get_or_create(message_id=message_id, defaults={"count": 2})
@@ -26,7 +25,7 @@ def delivery_count_exceeded(*, task: Any, body: Any, limit: int) -> bool:
         if row.count <= limit:
             return False
         DeadLetter.objects.create(
-            task_name=task.name,
+            task_name=task_name,
             body=json.dumps(body, default=str),
             reason=f"delivered {row.count} times without completing (poison message?)",
             process_id=str(body.get("process_id", "")) if isinstance(body, dict) else "",

@@ -7,12 +7,15 @@ import time
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_shutdown
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
-from orchestrator.outbox import outbox_relay
+from orchestrator.batches import Pulled, acknowledge, give_back, more_replies
+from orchestrator.outbox import outbox_marks_deferred, outbox_marks_flush, outbox_relay
 from orchestrator.probes import probe_answer
-from orchestrator.processes import TRANSIENT_ERRORS, message_handle, timers_fire
+from orchestrator.processes import TRANSIENT_ERRORS, messages_handle, timers_fire
 from orchestrator.redelivery import delivery_count_exceeded
 
 logger = logging.getLogger(__name__)
@@ -25,16 +28,38 @@ TICK_CLAIM = "orchestrator:tick-claim"
 
 @shared_task(name="orchestrator.event", bind=True, max_retries=10)
 def event(self: Any, body: Any) -> str:
-    """A reply from a service."""
+    """A reply from a service, with the replies waiting behind it (orchestrator.batches)."""
     redelivered = bool(self.request.delivery_info and self.request.delivery_info.get("redelivered"))
+    pulled: list[Pulled] = []
     try:
-        if redelivered and delivery_count_exceeded(task=self, body=body, limit=MAX_DELIVERIES):
+        if redelivered and delivery_count_exceeded(
+            message_id=str(self.request.id), task_name=self.name, body=body, limit=MAX_DELIVERIES
+        ):
             return "dead-letter"
-        return message_handle(body).status
+        pulled = (
+            more_replies(settings.ORCHESTRATOR_BATCH_SIZE - 1) if settings.ORCHESTRATOR_BATCH_SIZE > 1 else []
+        )
+        bodies = [body]
+        for item in pulled:
+            if not (
+                item.redelivered
+                and delivery_count_exceeded(
+                    message_id=item.message_id, task_name=self.name, body=item.body, limit=MAX_DELIVERIES
+                )
+            ):
+                bodies.append(item.body)
+        with outbox_marks_deferred():
+            outcomes = messages_handle(bodies)
     except TRANSIENT_ERRORS as exc:
         # The database is away (restart, failover): try again shortly; the history is intact.
         # Past the last retry the message is lost to Celery, and the step's timeout takes over.
+        give_back(pulled)
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+    except BaseException:
+        give_back(pulled)
+        raise
+    acknowledge(pulled)
+    return outcomes[0].status if outcomes else "dead-letter"
 
 
 @shared_task(name="orchestrator.tick")
@@ -49,6 +74,16 @@ def tick() -> int:
             break
     outbox_relay()
     return fired
+
+
+@worker_shutdown.connect
+def _mark_what_was_sent(**kwargs: Any) -> None:
+    """A worker stopping marks the rows it sent, so the relay does not send them again."""
+    try:
+        with transaction.atomic():
+            outbox_marks_flush()
+    except Exception:  # the relay sends them again: duplicates the services drop
+        logger.warning("could not mark the commands sent before stopping", exc_info=True)
 
 
 def tick_claimed() -> bool:
