@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 from booking.models import ServiceFaults
@@ -19,11 +20,23 @@ class FaultDraw:
 NO_FAULTS = FaultDraw()
 
 
+# A service reads its fault settings for every command: each worker keeps them this long rather
+# than asking the database each time, so a change reaches the workers within a second.
+FRESH_FOR = 1.0
+_known: dict[str, tuple[float, ServiceFaults | None]] = {}
+
+
 def faults_for(service: str) -> ServiceFaults | None:
+    now = time.monotonic()
+    known = _known.get(service)
+    if known is not None and now - known[0] < FRESH_FOR:
+        return known[1]
     try:
-        return ServiceFaults.objects.get(service=service)
+        faults: ServiceFaults | None = ServiceFaults.objects.get(service=service)
     except ServiceFaults.DoesNotExist:
-        return None
+        faults = None
+    _known[service] = (now, faults)
+    return faults
 
 
 def fault_draw(faults: ServiceFaults | None, *, key: str, kind: str, attempt: int) -> FaultDraw:
@@ -67,4 +80,5 @@ def faults_set(
         faults.seed = None
     faults.full_clean()
     faults.save()
+    _known.pop(service, None)  # this process sees the change at once, the others within FRESH_FOR
     return faults

@@ -208,23 +208,49 @@ _NO_MORE_ACTIONS = frozenset(
 _NO_MORE_UNDOS = frozenset({StepStatus.COMPENSATED, StepStatus.SKIPPED})
 
 
-def command_refusal(*, process_id: uuid.UUID | str, step: str, kind: str) -> str:
-    """Why a service must not carry out this command now, or "" when it may (ProcessNotFound
-    when there is no such process).
+@dataclass(frozen=True)
+class CommandStanding:
+    """Whether a service may carry out a command it just took."""
+
+    refusal: str = ""  # why it must not (tell the engine), or ""
+    superseded: bool = False  # a later attempt was sent since: leave the work to that one
+
+
+def command_standing(*, process_id: uuid.UUID | str, step: str, kind: str, attempt: int) -> CommandStanding:
+    """Whether a service may carry out this command now (ProcessNotFound when there is no such
+    process). One indexed read of the process's status and of that step's.
 
     A message can come back long after it was sent (a killed worker's message is delivered again
     after the broker's redelivery window): by then its process may have ended, or an operator may
-    have undone the step by hand. One indexed read of the process's status and of that step's.
+    have undone the step by hand (a refusal). Or, under a backlog, the attempt timed out while it
+    waited in the queue and the engine sent the next one: that one will do the work, under the
+    same idempotency key, and doing this one too would only double the backlog.
     """
+    step_json = KeyTransform(step, KeyTransform("steps", "state"))
+    attempt_field = "attempt" if kind == ACTION else "comp_attempt"
     row = (
         ProcessInstance.objects.filter(pk=process_id)
-        .annotate(step_status=KeyTextTransform("status", KeyTransform(step, KeyTransform("steps", "state"))))
-        .values_list("status", "step_status")
+        .annotate(
+            step_status=KeyTextTransform("status", step_json),
+            step_attempt=KeyTextTransform(attempt_field, step_json),
+        )
+        .values_list("status", "step_status", "step_attempt")
         .first()
     )
     if row is None:
         raise ProcessNotFound(f"no process {process_id}")
-    status, step_status = row
+    status, step_status, step_attempt = row
+    refusal = _refusal(step, kind, status, step_status)
+    superseded = not refusal and step_attempt is not None and int(step_attempt) > attempt
+    return CommandStanding(refusal, superseded)
+
+
+def command_refusal(*, process_id: uuid.UUID | str, step: str, kind: str) -> str:
+    """Why a service must not carry out this command now, or "" when it may."""
+    return command_standing(process_id=process_id, step=step, kind=kind, attempt=0).refusal
+
+
+def _refusal(step: str, kind: str, status: str, step_status: str | None) -> str:
     if ProcessStatus(status).is_terminal:
         return f"the process has ended ({status})"
     if step_status is not None:

@@ -2,7 +2,8 @@
 
 1. Parse the envelope; a malformed command becomes a dead letter.
 2. Refuse a command that came too late: its process has ended, or its step is being undone or
-   was settled by hand (orchestrator.selectors.command_refusal).
+   was settled by hand (orchestrator.selectors.command_standing); an attempt the engine already
+   replaced by a later one (it timed out in a backlog) is left to that one.
 3. Draw this delivery's faults: added latency, an outage (no answer at all), a technical failure
    (nothing done, so the orchestrator retries).
 4. Act through the service's handler, which records its effect under the idempotency key in one
@@ -34,7 +35,7 @@ from orchestrator.messages import (
     reply_envelope,
 )
 from orchestrator.processes import ProcessNotFound
-from orchestrator.selectors import command_refusal
+from orchestrator.selectors import command_standing
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +59,21 @@ def command_run(body: Any, *, service: str, task_name: str, handler: Handler) ->
         return None
     with process_context(command.process_id):
         try:
-            refusal = command_refusal(process_id=command.process_id, step=command.step, kind=command.kind)
+            standing = command_standing(
+                process_id=command.process_id, step=command.step, kind=command.kind, attempt=command.attempt
+            )
         except ProcessNotFound:
             dead_letter_keep(
                 task_name, body, "command for an unknown process", process_id=str(command.process_id)
+            )
+            return None
+        refusal = standing.refusal
+        if standing.superseded:
+            logger.info(
+                "%s: %s attempt %d left to the later attempt already sent",
+                service,
+                command.command,
+                command.attempt,
             )
             return None
         if refusal:

@@ -79,3 +79,25 @@ def test_a_command_for_an_unknown_process_is_kept_as_a_dead_letter(sent_tasks: S
     tasks.charge(body)
     assert DeadLetter.objects.get().reason == "command for an unknown process"
     assert not Charge.objects.exists() and sent_tasks.calls == []
+
+
+def test_an_attempt_that_timed_out_in_a_backlog_is_left_to_the_next_one(sent_tasks: SentTasks) -> None:
+    """Under a backlog an attempt can time out while it waits in the service's queue; the engine
+    sends the next. The first, reached later, does nothing: the next does the work, once."""
+    from decimal import Decimal
+
+    booking = booking_create(**{**TRIP, "amount": Decimal("420.00")})
+    process = booking.process
+    assert process is not None
+    first = last_command(process, "payment").model_dump(mode="json")  # still waiting in the queue
+    timers_fire(now=timezone.now() + timedelta(seconds=11))  # it times out
+    timers_fire(now=timezone.now() + timedelta(seconds=30))  # the retry is due: attempt 2 goes out
+    second = last_command(process, "payment")
+    assert second.attempt == 2
+    sent_tasks.calls.clear()
+    tasks.charge(first)
+    assert sent_tasks.calls == []  # no reply: nothing was done for it
+    assert not Charge.objects.exists()
+    tasks.charge(second.model_dump(mode="json"))
+    assert Charge.objects.filter(status="charged").count() == 1
+    assert last_reply(sent_tasks)["attempt"] == 2
