@@ -39,6 +39,11 @@ def faults_for(service: str) -> ServiceFaults | None:
     return faults
 
 
+def faults_forget() -> None:
+    """Read every service's settings from the database next time (tests roll the database back)."""
+    _known.clear()
+
+
 def fault_draw(faults: ServiceFaults | None, *, key: str, kind: str, attempt: int) -> FaultDraw:
     """Draw the faults for one delivery. With a seed, the same command always draws the same."""
     if faults is None:

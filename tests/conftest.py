@@ -25,6 +25,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.support.engine"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_fault_settings() -> Iterator[None]:
+    """Each test reads fault settings from its own database, not from what a worker kept of an
+    earlier test's (rolled back since)."""
+    from booking.faults import faults_forget
+
+    faults_forget()
+    yield
+    faults_forget()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """Connections opened by worker threads (sync_to_async, consumers) close after each use:
