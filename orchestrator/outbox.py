@@ -67,6 +67,14 @@ def outbox_marks_restore(ids: Sequence[int]) -> None:
 
 def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: datetime) -> None:
     """Save `commands` in the current transaction, to be published once it commits."""
+    outbox_write_all([(instance, commands, now, False)])
+
+
+def outbox_write_all(
+    batch: Sequence[tuple[ProcessInstance, Sequence[Command], datetime, bool]],
+) -> None:
+    """Save the commands of several processes in one insert, to be published once the transaction
+    commits; those of a process marked as ended are saved as discarded and never go out."""
     rows = [
         Outbox(
             process=instance,
@@ -75,13 +83,17 @@ def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: da
             queue=command_get(command.name).queue,
             body=command_envelope(str(instance.pk), command, now),
             created_at=now,
+            discarded_at=now if ended else None,
         )
+        for instance, commands, now, ended in batch
         for command in commands
     ]
     if rows:
         Outbox.objects.bulk_create(rows)
         # Publish only after commit: a worker must never see a command its process has not saved.
-        transaction.on_commit(partial(outbox_publish, rows=rows, defer_marks=_deferring.get()))
+        to_send = [row for row in rows if row.discarded_at is None]
+        if to_send:
+            transaction.on_commit(partial(outbox_publish, rows=to_send, defer_marks=_deferring.get()))
 
 
 def outbox_discard(instance: ProcessInstance, now: datetime) -> None:

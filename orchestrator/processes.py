@@ -12,6 +12,7 @@ history only appended to.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config.logging import process_context
@@ -46,7 +47,7 @@ from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, Reply, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
-from orchestrator.outbox import outbox_discard, outbox_marks_flush, outbox_marks_restore, outbox_write
+from orchestrator.outbox import outbox_discard, outbox_marks_flush, outbox_marks_restore, outbox_write_all
 from orchestrator.previews import operator_event
 
 logger = logging.getLogger(__name__)
@@ -223,10 +224,14 @@ def _batch_apply(
             seen.add(reply.message_id)
             events.setdefault(process_id, []).append(_event_of(reply))
             outcomes[index] = Outcome("applied", process_id)
+    changes = []
     for process_id, process_events in events.items():
         instance = instances[process_id]
         with process_context(process_id):
-            _transition(instance, instance.definition, state_from_json(instance.state), process_events)
+            state = state_from_json(instance.state)
+            changes.append(_decided(instance, instance.definition, state, process_events))
+    if changes:
+        _write(changes)
     return outcomes
 
 
@@ -369,10 +374,51 @@ def _locked(process_id: str) -> ProcessInstance | None:
         return None
 
 
+@dataclass
+class _Change:
+    """One process's transition, decided and not yet written."""
+
+    instance: ProcessInstance
+    state: State
+    previous_status: str
+    rows: list[HistoryEntry]
+    commands: list[Command]
+    at: datetime
+
+    @property
+    def ended(self) -> bool:
+        return self.state.status != self.previous_status and self.state.status.is_terminal
+
+
+# The columns a transition changes (the list and filters read them without the snapshot).
+_CHANGED_FIELDS = [
+    "state",
+    "status",
+    "context",
+    "seq",
+    "wake_at",
+    "ended_at",
+    "active_steps",
+    "max_attempt",
+    "in_doubt",
+    "updated_at",
+]
+
+
 def _transition(
     instance: ProcessInstance, definition: WorkflowDefinition, state: State, events: Sequence[Event]
 ) -> State:
     """Fold `events` into the locked instance: history, snapshot and outbox, in this transaction."""
+    change = _decided(instance, definition, state, events)
+    _write([change])
+    return change.state
+
+
+def _decided(
+    instance: ProcessInstance, definition: WorkflowDefinition, state: State, events: Sequence[Event]
+) -> _Change:
+    """Fold `events` with `decide`: the history rows, the new snapshot on the instance (in memory),
+    and the commands to send."""
     spec = definition_for_run(definition)
     rows: list[HistoryEntry] = []
     commands: list[Command] = []
@@ -397,8 +443,6 @@ def _transition(
         )
         if decision.note:
             logger.info("%s %s: %s", event.type, event.step or "", decision.note)
-    HistoryEntry.objects.bulk_create(rows)
-
     previous_status = instance.status
     instance.state = state_to_json(state)
     instance.status = state.status
@@ -410,33 +454,77 @@ def _transition(
     instance.active_steps = f",{','.join(at_work)}," if at_work else ""
     instance.max_attempt = max_attempt(state)
     instance.in_doubt = any_in_doubt(state)
-    instance.save(
-        update_fields=[
-            "state",
-            "status",
-            "context",
-            "seq",
-            "wake_at",
-            "ended_at",
-            "active_steps",
-            "max_attempt",
-            "in_doubt",
-            "updated_at",
-        ]
-    )
+    instance.updated_at = timezone.now()
+    return _Change(instance, state, previous_status, rows, commands, events[-1].at)
 
-    now = events[-1].at
-    outbox_write(instance, commands, now)
-    if state.status != previous_status:
-        logger.info("process %s -> %s", previous_status, state.status)
-        if state.status.is_terminal:
-            outbox_discard(instance, now)
-    transaction.on_commit(
-        partial(
-            signals.process_changed.send,
-            sender=ProcessInstance,
-            process_id=str(instance.pk),
-            status=state.status,
+
+def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
+    """One UPDATE ... FROM (VALUES ...) for many processes (Django's bulk_update builds a CASE
+    per row and column, which costs more in Python than the update in PostgreSQL)."""
+    columns = ", ".join(f"{name} = v.{name}{cast}" for name, cast in _SNAPSHOT_COLUMNS)
+    names = ", ".join(name for name, _ in _SNAPSHOT_COLUMNS)
+    rows = ", ".join(["(%s, " + ", ".join(["%s"] * len(_SNAPSHOT_COLUMNS)) + ")"] * len(instances))
+    values: list[Any] = []
+    for instance in instances:
+        values += [
+            str(instance.pk),
+            json.dumps(instance.state),
+            instance.status,
+            json.dumps(instance.context),
+            instance.seq,
+            instance.wake_at,
+            instance.ended_at,
+            instance.active_steps,
+            instance.max_attempt,
+            instance.in_doubt,
+            instance.updated_at,
+        ]
+    table = ProcessInstance._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS p SET {columns} FROM (VALUES {rows}) AS v(id, {names}) "
+            "WHERE p.id = v.id::uuid",
+            values,
         )
-    )
-    return state
+
+
+# The columns of _CHANGED_FIELDS, with the casts the VALUES list needs.
+_SNAPSHOT_COLUMNS = [
+    ("state", "::jsonb"),
+    ("status", ""),
+    ("context", "::jsonb"),
+    ("seq", "::integer"),
+    ("wake_at", "::timestamptz"),
+    ("ended_at", "::timestamptz"),
+    ("active_steps", ""),
+    ("max_attempt", "::integer"),
+    ("in_doubt", "::boolean"),
+    ("updated_at", "::timestamptz"),
+]
+
+
+def _write(changes: Sequence[_Change]) -> None:
+    """Write decided transitions in few statements whatever their number: the history rows in
+    one insert, the snapshots in one update, the commands in one insert (published after commit)."""
+    HistoryEntry.objects.bulk_create([row for change in changes for row in change.rows])
+    if len(changes) == 1 or connection.vendor != "postgresql":
+        for change in changes:
+            change.instance.save(update_fields=_CHANGED_FIELDS)
+    else:
+        _snapshots_update([change.instance for change in changes])
+    # Commands decided by a transition that also ended the process never go out (say, a "your
+    # trip is booked" e-mail after the trip was cancelled); nor do those that did not leave yet.
+    outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
+    for change in changes:
+        if change.state.status != change.previous_status:
+            logger.info("process %s -> %s", change.previous_status, change.state.status)
+        if change.ended:
+            outbox_discard(change.instance, change.at)
+        transaction.on_commit(
+            partial(
+                signals.process_changed.send,
+                sender=ProcessInstance,
+                process_id=str(change.instance.pk),
+                status=change.state.status,
+            )
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,9 @@ from orchestrator.status import ProcessStatus, StepStatus
 
 _STEP_TIMES = ("deadline_at", "retry_at")
 _STATE_TIMES = ("started_at", "updated_at", "ended_at")
-_STEP_FIELDS = {f.name for f in fields(StepState)}
+_STEP_FIELD_ORDER = [f.name for f in fields(StepState)]
+_STEP_FIELDS = set(_STEP_FIELD_ORDER)
+_STATE_FIELDS = [f.name for f in fields(State) if f.name != "steps"]
 
 
 def _time_out(value: datetime | None) -> str | None:
@@ -23,16 +25,24 @@ def _time_in(value: str | None) -> datetime | None:
 
 
 def state_to_json(state: State) -> dict[str, Any]:
-    data = asdict(state)
+    """The snapshot as JSON-ready data. It shares the input, context and outputs with `state`
+    (written at once, never changed: `decide` works on copies); written field by field, as
+    dataclasses.asdict's deep copy costs more than the rest of a transition."""
+    data = {name: getattr(state, name) for name in _STATE_FIELDS}
     data["status"] = state.status.value
+    data["context"] = dict(state.context)
     for name in _STATE_TIMES:
         data[name] = _time_out(getattr(state, name))
-    for key, step in state.steps.items():
-        out = data["steps"][key]
-        out["status"] = step.status.value
-        for name in _STEP_TIMES:
-            out[name] = _time_out(getattr(step, name))
+    data["steps"] = {key: _step_to_json(step) for key, step in state.steps.items()}
     return data
+
+
+def _step_to_json(step: StepState) -> dict[str, Any]:
+    out = {name: getattr(step, name) for name in _STEP_FIELD_ORDER}
+    out["status"] = step.status.value
+    for name in _STEP_TIMES:
+        out[name] = _time_out(getattr(step, name))
+    return out
 
 
 def state_from_json(data: dict[str, Any]) -> State:

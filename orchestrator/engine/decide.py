@@ -81,7 +81,7 @@ def replay(definition: Definition, process_id: str, events: Iterable[Event]) -> 
 
 def decide(definition: Definition, state: State, event: Event) -> Decision:
     """Apply one event: the new state, the commands to send, and a note on what happened."""
-    s = copy.deepcopy(state)
+    s = _copy(state)
     s.seq += 1
     s.updated_at = event.at
     if s.status in ProcessStatus.terminal():
@@ -89,6 +89,15 @@ def decide(definition: Definition, state: State, event: Event) -> Decision:
     note = _apply(definition, s, event)
     commands = _advance(definition, s, event.at)
     return Decision(s, tuple(commands), note)
+
+
+def _copy(state: State) -> State:
+    """A copy `decide` may change, leaving `state` as it was. Cheaper than a deep copy: the rules
+    assign step fields and context keys, and never change a value in place (an output, the input)."""
+    copied = copy.copy(state)
+    copied.steps = {key: copy.copy(step) for key, step in state.steps.items()}
+    copied.context = dict(state.context)
+    return copied
 
 
 def check_operator_action(definition: Definition, state: State, event_type: str, step: str | None) -> None:
