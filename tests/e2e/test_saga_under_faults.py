@@ -88,3 +88,4 @@ def test_bookings_in_embedded_mode_all_end_with_the_money_right(embedded_env: di
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "money check: ok" in result.stdout
     assert re.search(r"^total\s+60$", result.stdout, re.MULTILINE)
+    assert "\r" not in result.stderr  # no progress bar written into a log

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from booking.faults import faults_set
 from booking.models import ServiceFaults
@@ -87,20 +88,23 @@ class Command(BaseCommand):
             self._require_workers()
             for service, values in changes:
                 faults_set(service, **values, seed=opts["seed"])
-            report = simulation_run(
-                bookings=opts["bookings"],
-                rate=opts["rate"],
-                workflow=opts["workflow"],
-                timeout=opts["timeout"],
-                seed=opts["seed"],
-                on_progress=self._progress,
-            )
+            # A bar on a terminal; nothing when the output goes to a file or a log.
+            with tqdm(
+                total=opts["bookings"], desc="ended", unit="booking", disable=not sys.stderr.isatty()
+            ) as bar:
+                report = simulation_run(
+                    bookings=opts["bookings"],
+                    rate=opts["rate"],
+                    workflow=opts["workflow"],
+                    timeout=opts["timeout"],
+                    seed=opts["seed"],
+                    on_progress=lambda progress: self._progress(bar, progress),
+                )
         finally:
             if changes and not opts["keep_faults"]:
                 self._restore(saved, [service for service, _ in changes])
             if runtime is not None:
                 runtime.stop()
-        sys.stderr.write("\n")
         self._summary(report)
         if not report.ok:
             raise CommandError(
@@ -122,16 +126,14 @@ class Command(BaseCommand):
             else:
                 ServiceFaults.objects.filter(service=service).delete()
 
-    def _progress(self, progress: Progress) -> None:
-        width = 30
-        done = int(width * progress.terminal / progress.total)
-        bar = "#" * done + "-" * (width - done)
-        counts = " ".join(
-            f"{status.value} {progress.counts[status]}" for status in ProcessStatus if progress.counts[status]
+    def _progress(self, bar: Any, progress: Progress) -> None:
+        bar.n = progress.terminal
+        bar.set_postfix_str(
+            f"{progress.started} started | "
+            + " ".join(f"{s.value} {progress.counts[s]}" for s in ProcessStatus if progress.counts[s]),
+            refresh=False,
         )
-        line = f"[{bar}] {progress.terminal}/{progress.total} ended, {progress.started} started | {counts}"
-        sys.stderr.write(f"\r{line}\033[K")
-        sys.stderr.flush()
+        bar.refresh()
 
     def _summary(self, report: Report) -> None:
         out = self.stdout.write
