@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
@@ -226,23 +228,47 @@ def command_standing(*, process_id: uuid.UUID | str, step: str, kind: str, attem
     waited in the queue and the engine sent the next one: that one will do the work, under the
     same idempotency key, and doing this one too would only double the backlog.
     """
-    step_json = KeyTransform(step, KeyTransform("steps", "state"))
     attempt_field = "attempt" if kind == ACTION else "comp_attempt"
-    row = (
-        ProcessInstance.objects.filter(pk=process_id)
-        .annotate(
-            step_status=KeyTextTransform("status", step_json),
-            step_attempt=KeyTextTransform(attempt_field, step_json),
-        )
-        .values_list("status", "step_status", "step_attempt")
-        .first()
-    )
+    row = _standing_read(process_id, step, attempt_field)
     if row is None:
         raise ProcessNotFound(f"no process {process_id}")
     status, step_status, step_attempt = row
     refusal = _refusal(step, kind, status, step_status)
     superseded = not refusal and step_attempt is not None and int(step_attempt) > attempt
     return CommandStanding(refusal, superseded)
+
+
+def _standing_read(process_id: uuid.UUID | str, step: str, attempt_field: str) -> tuple[Any, ...] | None:
+    """(process status, step status, step attempt) in one statement. Every command a service
+    takes asks this: written as SQL, because compiling the ORM's JSON lookups cost a service more
+    than the rest of its read."""
+    try:
+        pk = uuid.UUID(str(process_id))
+    except ValueError:
+        return None
+    table = ProcessInstance._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = f"SELECT status, state #>> %s, state #>> %s FROM {table} WHERE id = %s"
+        params: list[Any] = [["steps", step, "status"], ["steps", step, attempt_field], pk]
+    elif connection.vendor == "sqlite":
+        sql = f"SELECT status, json_extract(state, %s), json_extract(state, %s) FROM {table} WHERE id = %s"
+        path = "$.steps." + json.dumps(step)
+        params = [f"{path}.status", f"{path}.{attempt_field}", pk.hex]
+    else:  # any other database: the ORM's way
+        step_json = KeyTransform(step, KeyTransform("steps", "state"))
+        return (
+            ProcessInstance.objects.filter(pk=pk)
+            .annotate(
+                step_status=KeyTextTransform("status", step_json),
+                step_attempt=KeyTextTransform(attempt_field, step_json),
+            )
+            .values_list("status", "step_status", "step_attempt")
+            .first()
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    return tuple(found) if found is not None else None
 
 
 def command_refusal(*, process_id: uuid.UUID | str, step: str, kind: str) -> str:
