@@ -297,7 +297,7 @@ def get_faults(request: HttpRequest, name: schemas.ServiceName) -> dict[str, Any
     auth=needs("booking.change_servicefaults"),
 )
 def put_faults(request: HttpRequest, name: schemas.ServiceName, payload: schemas.FaultsIn) -> dict[str, Any]:
-    """Replace a service's fault settings; workers read them within a second."""
+    """Replace a service's fault settings; workers read them for their next command."""
     values = payload.model_dump()
     faults = faults_set(
         name,

@@ -25,7 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.measure import percentile, spread
-from chaos.infra import ROOT, Postgres, Redis, Stack
+from chaos.infra import ROOT, Postgres, Redis, Stack, world_stop
 
 # The demo trip, with step timeouts longer than a round: a round starts thousands of bookings at
 # once, and the last ones' commands wait in the queues for longer than the demo's 10 s, which would
@@ -105,14 +105,7 @@ def main() -> int:
         for worker in chain_workers:
             worker.terminate()
             worker.wait(30)
-        if stack is not None:
-            stack.stop()
-        redis.stop()
-        postgres.stop()
-        if not options.keep:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+        world_stop(stack, redis, postgres, folder, keep=options.keep)
 
 
 def say(text: str) -> None:

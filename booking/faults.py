@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from booking.models import ServiceFaults
 
@@ -18,25 +24,50 @@ class FaultDraw:
 
 
 NO_FAULTS = FaultDraw()
+logger = logging.getLogger(__name__)
 
 
-# A service reads its fault settings for every command: each worker keeps them this long rather
-# than asking the database each time, so a change reaches the workers within a second.
-FRESH_FOR = 1.0
-_known: dict[str, tuple[float, ServiceFaults | None]] = {}
+# A service reads its fault settings for every command. Each worker keeps what it read, with the
+# settings' version from the shared cache (one GET, cheaper than the query); any change to the
+# settings bumps the version once committed, so the next command reads them again.
+VERSION_KEY = "booking:faults-version"
+_known: dict[str, tuple[object, ServiceFaults | None]] = {}
 
 
 def faults_for(service: str) -> ServiceFaults | None:
-    now = time.monotonic()
+    version = _version()
     known = _known.get(service)
-    if known is not None and now - known[0] < FRESH_FOR:
+    if known is not None and version is not None and known[0] == version:
         return known[1]
     try:
         faults: ServiceFaults | None = ServiceFaults.objects.get(service=service)
     except ServiceFaults.DoesNotExist:
         faults = None
-    _known[service] = (now, faults)
+    _known[service] = (version, faults)
     return faults
+
+
+def _version() -> object:
+    """The settings' version, or None when the cache does not answer (then read each time)."""
+    try:
+        return cache.get_or_set(VERSION_KEY, time.time_ns(), timeout=None)
+    except Exception:
+        return None
+
+
+@receiver([post_save, post_delete], sender=ServiceFaults)
+def _settings_changed(**kwargs: object) -> None:
+    """Every change, from the API, the dashboard or the admin: workers read the settings again."""
+
+    def bump() -> None:
+        try:
+            cache.set(VERSION_KEY, time.time_ns(), timeout=None)
+        except Exception:
+            logger.warning(
+                "fault settings changed but the cache is away: workers may act on the old ones", exc_info=True
+            )
+
+    transaction.on_commit(bump)
 
 
 def faults_forget() -> None:
@@ -85,5 +116,4 @@ def faults_set(
         faults.seed = None
     faults.full_clean()
     faults.save()
-    _known.pop(service, None)  # this process sees the change at once, the others within FRESH_FOR
     return faults

@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the chaos folder for a look")
     options = parser.parse_args()
 
-    from chaos.infra import Postgres, Redis, Stack
+    from chaos.infra import Postgres, Redis, Stack, world_stop
 
     # Ctrl-C or a TERM from CI: stop everything started (the `finally` below), leave nothing behind.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(143))
@@ -69,14 +69,7 @@ def main() -> int:
         wait_for_workers()
         return run(stack, postgres, redis, token, options)
     finally:
-        if stack is not None:
-            stack.stop()
-        redis.stop()
-        postgres.stop()
-        if not options.keep:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+        world_stop(stack, redis, postgres, folder, keep=options.keep)
 
 
 WORKFLOW = "trip-chaos"

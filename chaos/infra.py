@@ -146,6 +146,16 @@ class Redis:
             self.process.wait()
 
 
+def world_stop(stack: Stack | None, redis: Redis, postgres: Postgres, folder: Path, *, keep: bool) -> None:
+    """Stop what a run started, in order, and remove its folder unless asked to keep it."""
+    if stack is not None:
+        stack.stop()
+    redis.stop()
+    postgres.stop()
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class Stack:
     """The production layout (deploy/supervisord.conf) under supervisord, its output watched."""
 

@@ -4,10 +4,12 @@ production layout under a supervisor that restarts what dies."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -63,12 +65,17 @@ def healthy(port: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
+@pytest.mark.parametrize(
+    ("layout", "payments_worker"),
+    [("compact", "services:services-0"), ("per-queue", "payments:payments-0")],
+)
 def test_make_run_in_production_mode_supervises_web_workers_and_beat(
-    production_env: dict[str, str], tmp_path: Path
+    production_env: dict[str, str], tmp_path: Path, layout: str, payments_worker: str
 ) -> None:
     port = free_port()
     env = {
         **production_env,
+        "WORKER_LAYOUT": layout,
         "PORT": str(port),
         "SECRET_KEY": "test-" + "k" * 40,
         "RUN_DIR": str(tmp_path / "run"),
@@ -89,18 +96,28 @@ def test_make_run_in_production_mode_supervises_web_workers_and_beat(
             timeout=90,
         )
         assert check.returncode == 0, check.stdout + check.stderr + server.output
-        for queue in ("payments", "flights", "hotels", "cars", "notifications", "orchestrator"):
-            assert f"{queue}-0@" in check.stdout
-        status = supervisorctl(env, "status")
-        assert status.count("RUNNING") == 8, status  # web, six workers, beat
+        services = ("payments", "flights", "hotels", "cars", "notifications")
+        for queue in services:
+            # Compact: one process answers for every service queue; per queue: a process each.
+            consumer = "services-0@" if layout == "compact" else f"{queue}-0@"
+            assert re.search(rf"^{queue}\s+ok\s.*{consumer}", check.stdout, re.MULTILINE), check.stdout
+        assert "orchestrator-0@" in check.stdout
+        workers = 2 if layout == "compact" else 6  # the orchestrator's and the services'
+        # supervisord says RUNNING once a process has lasted `startsecs`: it may still say STARTING.
+        deadline = time.monotonic() + 30
+        while (status := supervisorctl(env, "status")).count("RUNNING") < workers + 2:  # and web, beat
+            assert time.monotonic() < deadline, status
+            time.sleep(0.5)
+        assert status.count("RUNNING") == workers + 2, status
 
         # A worker killed as the OOM killer would: back within seconds, the rest untouched.
-        before = int(supervisorctl(env, "pid", "payments:payments-0"))
+        before = int(supervisorctl(env, "pid", payments_worker))
         web = int(supervisorctl(env, "pid", "web"))
         os.kill(before, signal.SIGKILL)
-        server.wait_for_line(r"exited: payments-0 \(terminated by SIGKILL; not expected\)", timeout=30)
-        server.wait_for_line(r"success: payments-0 entered RUNNING state", timeout=30)
-        after = int(supervisorctl(env, "pid", "payments:payments-0"))
+        name = payments_worker.split(":")[1]
+        server.wait_for_line(rf"exited: {name} \(terminated by SIGKILL; not expected\)", timeout=30)
+        server.wait_for_line(rf"success: {name} entered RUNNING state", timeout=30)
+        after = int(supervisorctl(env, "pid", payments_worker))
         assert after not in (0, before)
         assert int(supervisorctl(env, "pid", "web")) == web and healthy(port)
         again = subprocess.run(
