@@ -43,7 +43,7 @@ def send(command: CommandMessage, refuse: bool) -> Result:
         "currency": trip.currency,
     }
     with transaction.atomic():
-        record, _ = record_claim(
+        record = record_claim(
             Notification,
             command=command,
             fields=lambda: {

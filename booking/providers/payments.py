@@ -18,7 +18,7 @@ def charge(command: CommandMessage, refuse: bool) -> Result:
     if isinstance(trip, Result):
         return trip
     with transaction.atomic():
-        record, _ = record_claim(
+        record = record_claim(
             Charge,
             command=command,
             fields=lambda: {
@@ -48,7 +48,7 @@ def refund(command: CommandMessage, refuse: bool) -> Result:
     currency = trip.currency if not isinstance(trip, Result) else ""
     reference = trip.reference if not isinstance(trip, Result) else ""
     with transaction.atomic():
-        record, _ = record_claim(
+        record = record_claim(
             Charge,
             command=command,
             # Nothing was charged yet: void the key so that a late charge is refused.

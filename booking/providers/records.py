@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from pydantic import ValidationError
 
 from booking.commands import TripInput
@@ -19,24 +19,18 @@ from orchestrator.messages import CommandMessage
 R = TypeVar("R", bound=models.Model)
 
 
-def record_claim(
-    model: type[R], *, command: CommandMessage, fields: Callable[[], dict[str, Any]]
-) -> tuple[R, bool]:
-    """Lock the record of this command's key, or create it from `fields()` if there is none.
+def record_claim(model: type[R], *, command: CommandMessage, fields: Callable[[], dict[str, Any]]) -> R:
+    """The record of this command's key, locked: the one there is, or one made from `fields()`.
 
-    Must run inside a transaction. Two deliveries racing on the same key meet at the unique
-    index: the loser waits for the winner's record and returns it, so the effect happens once.
+    Must run inside a transaction. An insert that does nothing when the key has a record, then a
+    locking read: two statements, and no savepoint. Two deliveries racing on the same key meet at
+    the unique index: the second insert waits for the first's transaction and does nothing, and
+    both read the one record, so the effect happens once.
     """
     key = command.idempotency_key
-    record = model._default_manager.select_for_update().filter(key=key).first()
-    if record is not None:
-        return record, False
-    try:
-        with transaction.atomic():
-            created = model._default_manager.create(key=key, process_id=command.process_id, **fields())
-            return created, True
-    except IntegrityError:
-        return model._default_manager.select_for_update().get(key=key), False
+    manager = model._default_manager
+    manager.bulk_create([model(key=key, process_id=command.process_id, **fields())], ignore_conflicts=True)
+    return manager.select_for_update().get(key=key)
 
 
 def trip_input(command: CommandMessage) -> TripInput | Result:

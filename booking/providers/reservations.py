@@ -35,7 +35,7 @@ class ReservationService:
             return trip
         booked = {self.code_field: self.new_code(), self.detail_field: self.describe(trip.itinerary)}
         with transaction.atomic():
-            record, _ = record_claim(
+            record = record_claim(
                 self.model,
                 command=command,
                 fields=lambda: {
@@ -56,7 +56,7 @@ class ReservationService:
     def cancel(self, command: CommandMessage, refuse: bool) -> Result:
         """Cancel what this key booked; voids the key when nothing was (a late booking is refused)."""
         with transaction.atomic():
-            record, _ = record_claim(
+            record = record_claim(
                 self.model, command=command, fields=lambda: {"status": Reservation.Status.VOIDED}
             )
             if record.status == Reservation.Status.BOOKED:
