@@ -103,9 +103,11 @@ def process_start(
     try:
         with transaction.atomic():
             if definition.frozen_at is None:
-                # Its first process: check the version once more (the admin may have edited it).
+                # Its first process: check the version once more (the admin may have edited it),
+                # and freeze it under its row lock. Once frozen it stays so: later starts need
+                # neither the check nor the lock, which would queue every start behind one row.
                 definition_check(definition_compile(definition))
-            definition_freeze(definition)
+                definition_freeze(definition)
             instance = ProcessInstance.objects.create(
                 definition=definition, workflow_name=workflow, business_key=business_key, input=input
             )
