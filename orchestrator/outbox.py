@@ -112,21 +112,34 @@ def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
     """
     from config.celery import app
 
-    sent = []
-    for row in rows:
-        publish = partial(
-            app.send_task, row.task_name, args=(row.body,), queue=row.queue, task_id=row.message_id
+    sent: list[int] = []
+    failed: dict[int, str] = {}
+    try:
+        # One producer (one broker channel) for all the rows, not one taken from the pool each.
+        with app.producer_or_acquire() as producer:
+            for row in rows:
+                publish = partial(
+                    app.send_task,
+                    row.task_name,
+                    args=(row.body,),
+                    queue=row.queue,
+                    task_id=row.message_id,
+                    producer=producer,
+                )
+                try:
+                    publish()
+                    chaos.maybe_duplicate(publish)
+                except Exception as exc:  # the broker is down: the relay tries again
+                    failed[row.pk] = str(exc)
+                    continue
+                sent.append(row.pk)
+    except Exception as exc:  # no channel to the broker at all
+        failed.update({row.pk: str(exc) for row in rows if row.pk not in sent})
+    for pk, error in failed.items():
+        logger.warning("publishing outbox row %s failed: %s", pk, error)
+        Outbox.objects.filter(pk=pk).update(
+            last_error=error[:500], publish_attempts=F("publish_attempts") + 1
         )
-        try:
-            publish()
-            chaos.maybe_duplicate(publish)
-        except Exception as exc:  # the broker is down: the relay tries again
-            logger.warning("publishing %s failed: %s", row.message_id, exc)
-            Outbox.objects.filter(pk=row.pk).update(
-                last_error=str(exc)[:500], publish_attempts=F("publish_attempts") + 1
-            )
-            continue
-        sent.append(row.pk)
     if sent and defer_marks:
         with _unmarked_lock:
             _unmarked.extend(sent)
