@@ -1,6 +1,6 @@
 """Replies taken from the queue in batches: several handled in one transaction, one commit.
 
-When the orchestrator worker starts on a reply, it takes up to `BATCH_SIZE - 1` more that are
+When the orchestrator worker starts on a reply, it takes up to `limit` more that are
 already waiting in its queue (never waiting for more: one reply alone is handled at once). All
 are applied in one transaction, in the order they arrived, each process locked once (in id order,
 so two workers never deadlock); the commands they decided are published after the commit, and
@@ -23,7 +23,6 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 50
 EVENT_TASK = "orchestrator.event"
 
 
@@ -65,7 +64,7 @@ def _forget_connection() -> None:
             logger.debug("closing the batch connection failed", exc_info=True)
 
 
-def more_replies(limit: int = BATCH_SIZE - 1) -> list[Pulled]:
+def more_replies(limit: int) -> list[Pulled]:
     """Replies waiting now in the orchestrator's queue, up to `limit`, without waiting."""
     pulled: list[Pulled] = []
     try:

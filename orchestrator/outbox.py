@@ -1,6 +1,6 @@
 """The outbox: commands saved with the transition that decided them, published after commit.
 
-`outbox_write` runs inside the transition's transaction; publishing waits for the commit, so a
+`outbox_write_all` runs inside the transition's transaction; publishing waits for the commit, so a
 worker never sees a command its process has not saved. `outbox_relay` sends what a crash or a
 broker outage left behind.
 """
@@ -63,11 +63,6 @@ def outbox_marks_flush() -> list[int]:
 def outbox_marks_restore(ids: Sequence[int]) -> None:
     with _unmarked_lock:
         _unmarked.extend(ids)
-
-
-def outbox_write(instance: ProcessInstance, commands: Sequence[Command], now: datetime) -> None:
-    """Save `commands` in the current transaction, to be published once it commits."""
-    outbox_write_all([(instance, commands, now, False)])
 
 
 def outbox_write_all(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator.actions import ActionName, StepUse, action_get
+from orchestrator.actions import ActionName, OperatorAction, StepUse, action_get
 from orchestrator.commands import command_get, command_summary, output_validate
 from orchestrator.engine.decide import ActionNotAllowed, check_operator_action
 from orchestrator.engine.preview import Plan, plan
@@ -48,26 +48,20 @@ def operator_event(
     at: datetime,
     reason: str = "",
     output: dict[str, Any] | None = None,
+    check_output: bool = True,
 ) -> Event:
     """The history event of an operator's action, or ActionNotAllowed with the reason.
 
     A retry without a step picks the one that waits (for an operator, or in backoff); a skip's
-    output is checked against its command's declared output (InvalidOutput).
+    output is checked against its command's declared output (InvalidOutput), unless
+    `check_output` is off (a preview before the output is typed: it does not change what is sent).
     """
-    kind = action_get(action)
-    if kind.step == StepUse.REQUIRED and not step:
-        raise ActionNotAllowed(f"{kind.name} needs a step")
-    if kind.step == StepUse.NONE:
-        step = None
-    if kind.event == EventType.OPERATOR_RETRIED and step is None:
-        step = retry_target(definition, state)
-        if step is None:
-            raise ActionNotAllowed("no step waits to be retried")
-    check_operator_action(definition, state, kind.event, step)
+    kind, step = _applicable(definition, state, action, step)
     payload: dict[str, Any] = {}
     if kind.event == EventType.OPERATOR_SKIPPED and step is not None:
-        if state.steps[step].status.is_compensation:
-            payload["output"] = output or {}  # undone by hand: nothing to check
+        undone_by_hand = state.steps[step].status.is_compensation  # nothing declared to check
+        if undone_by_hand or not check_output:
+            payload["output"] = output or {}
         else:
             payload["output"] = output_validate(definition.step(step).command, output or {})
     return Event(
@@ -84,17 +78,27 @@ def operator_event(
 def action_refusal(definition: Definition, state: State, action: str, step: str | None = None) -> str:
     """Why the action does not apply now, or "" when it does."""
     try:
-        kind = action_get(action)
-        if kind.step == StepUse.REQUIRED and not step:
-            raise ActionNotAllowed(f"{kind.name} needs a step")
-        if kind.event == EventType.OPERATOR_RETRIED and step is None:
-            if retry_target(definition, state) is None:
-                raise ActionNotAllowed("no step waits to be retried")
-            return ""
-        check_operator_action(definition, state, kind.event, step if kind.step != StepUse.NONE else None)
+        _applicable(definition, state, action, step)
     except ActionNotAllowed as refused:
         return str(refused)
     return ""
+
+
+def _applicable(
+    definition: Definition, state: State, action: str, step: str | None
+) -> tuple[OperatorAction, str | None]:
+    """The action and the step it is about, or ActionNotAllowed with the reason."""
+    kind = action_get(action)
+    if kind.step == StepUse.REQUIRED and not step:
+        raise ActionNotAllowed(f"{kind.name} needs a step")
+    if kind.step == StepUse.NONE:
+        step = None
+    if kind.event == EventType.OPERATOR_RETRIED and step is None:
+        step = retry_target(definition, state)
+        if step is None:
+            raise ActionNotAllowed("no step waits to be retried")
+    check_operator_action(definition, state, kind.event, step)
+    return kind, step
 
 
 def preview(
@@ -108,11 +112,16 @@ def preview(
 ) -> Preview:
     """What `action` does to this process now, from the engine's dry run."""
     try:
-        if action == ActionName.SKIP and output is None:
-            # Previewed before the output is typed: the output does not change what is sent.
-            event = _unchecked_skip(definition, state, step, at)
-        else:
-            event = operator_event(definition, state, action, step, actor="preview", at=at, output=output)
+        event = operator_event(
+            definition,
+            state,
+            action,
+            step,
+            actor="preview",
+            at=at,
+            output=output,
+            check_output=output is not None,
+        )
     except (ActionNotAllowed, ValueError) as refused:
         return Preview(action, step, str(refused))
     dry_run = plan(definition, state, event)
@@ -130,19 +139,6 @@ def preview(
         tuple(lines),
         dry_run.commands,
         ends=final if final.is_terminal else None,
-    )
-
-
-def _unchecked_skip(definition: Definition, state: State, step: str | None, at: datetime) -> Event:
-    if not step:
-        raise ActionNotAllowed("skip needs a step")
-    check_operator_action(definition, state, EventType.OPERATOR_SKIPPED, step)
-    return Event(
-        type=EventType.OPERATOR_SKIPPED,
-        at=at,
-        message_id=f"operator:{uuid.uuid4()}",
-        step=step,
-        payload={"output": {}},
     )
 
 

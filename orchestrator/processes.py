@@ -131,45 +131,19 @@ def process_start(
 
 def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outcome:
     """Take one reply from a service. Malformed or unknown messages become dead letters."""
-    try:
-        reply = reply_parse(body)
-    except MalformedMessage as exc:
-        return _kept(task_name, body, f"malformed message: {exc}")
-    process_id = str(reply.process_id)
-    marked: list[int] = []
-    try:
-        with process_context(process_id), transaction.atomic():
-            marked = outbox_marks_flush()
-            instance = _locked(process_id)
-            if instance is None:
-                return _kept(task_name, body, "unknown process", process_id=process_id)
-            if HistoryEntry.objects.filter(message_id=reply.message_id).exists():
-                logger.info("duplicate message %s dropped", reply.message_id)
-                return Outcome("duplicate", process_id)
-            event = _event_of(reply)
-            _transition(instance, instance.definition, state_from_json(instance.state), [event])
-    except TRANSIENT_ERRORS:
-        outbox_marks_restore(marked)
-        raise  # the database is away for a moment: the task retries the message
-    except Exception as exc:  # anything else will fail again: keep the message, with the reason
-        outbox_marks_restore(marked)
-        logger.exception("message %s could not be applied", reply.message_id)
-        return _kept(
-            task_name, body, f"could not be applied: {type(exc).__name__}: {exc}", process_id=process_id
-        )
-    return Outcome("applied", process_id)
+    return messages_handle([body], task_name=task_name)[0]
 
 
 def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.event") -> list[Outcome]:
-    """Take several replies in one transaction: each process locked once, in id order (two
-    workers never deadlock), its events applied in the order they came, one commit for all.
+    """Take replies in one transaction: each process locked once, in id order (two workers
+    never deadlock), its events applied in the order they came, one commit for all.
 
-    Malformed, unknown and duplicate messages are what they are one at a time. If the batch
-    cannot be applied together (a reply that breaks a transition), it is rolled back and each
-    reply handled alone, so the one at fault becomes a dead letter and the rest are applied.
+    Malformed, unknown and duplicate messages are dead letters or dropped, one at a time. A reply
+    that breaks its transition will break it again: alone, it is kept as a dead letter with the
+    reason; in a batch, the batch is rolled back and each reply handled alone, so that only the
+    one at fault is kept and the rest are applied. A database that is away raises, for the task
+    to try again.
     """
-    if len(bodies) <= 1:
-        return [message_handle(body, task_name=task_name) for body in bodies]
     outcomes: list[Outcome | None] = [None] * len(bodies)
     replies: list[tuple[int, Reply]] = []
     for index, body in enumerate(bodies):
@@ -177,23 +151,31 @@ def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.eve
             replies.append((index, reply_parse(body)))
         except MalformedMessage as exc:
             outcomes[index] = _kept(task_name, body, f"malformed message: {exc}")
-    marked: list[int] = []
-    try:
-        with transaction.atomic():
-            marked = outbox_marks_flush()
-            applied = _batch_apply(replies, bodies, task_name)
-    except TRANSIENT_ERRORS:
-        outbox_marks_restore(marked)
-        raise
-    except Exception:
-        outbox_marks_restore(marked)
-        logger.exception("a batch of %d replies could not be applied together: one at a time", len(replies))
-        return [
-            outcome or message_handle(body, task_name=task_name)
-            for outcome, body in zip(outcomes, bodies, strict=True)
-        ]
-    for index, outcome in applied.items():
-        outcomes[index] = outcome
+    if replies:
+        marked: list[int] = []
+        try:
+            with transaction.atomic():
+                marked = outbox_marks_flush()
+                applied = _batch_apply(replies, bodies, task_name)
+        except TRANSIENT_ERRORS:
+            outbox_marks_restore(marked)
+            raise
+        except Exception as exc:
+            outbox_marks_restore(marked)
+            if len(replies) > 1:
+                logger.exception(
+                    "a batch of %d replies could not be applied together: one at a time", len(replies)
+                )
+                return [
+                    outcome or message_handle(body, task_name=task_name)
+                    for outcome, body in zip(outcomes, bodies, strict=True)
+                ]
+            index, reply = replies[0]
+            logger.exception("message %s could not be applied", reply.message_id)
+            reason = f"could not be applied: {type(exc).__name__}: {exc}"
+            applied = {index: _kept(task_name, bodies[index], reason, process_id=str(reply.process_id))}
+        for index, outcome in applied.items():
+            outcomes[index] = outcome
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -220,7 +202,8 @@ def _batch_apply(
         if process_id not in instances:
             outcomes[index] = _kept(task_name, bodies[index], "unknown process", process_id=process_id)
         elif reply.message_id in seen:
-            logger.info("duplicate message %s dropped", reply.message_id)
+            with process_context(process_id):
+                logger.info("duplicate message %s dropped", reply.message_id)
             outcomes[index] = Outcome("duplicate", process_id)
         else:
             seen.add(reply.message_id)
@@ -519,7 +502,8 @@ def _write(changes: Sequence[_Change]) -> None:
     outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
     for change in changes:
         if change.state.status != change.previous_status:
-            logger.info("process %s -> %s", change.previous_status, change.state.status)
+            with process_context(str(change.instance.pk)):
+                logger.info("process %s -> %s", change.previous_status, change.state.status)
         if change.ended:
             outbox_discard(change.instance, change.at)
         transaction.on_commit(

@@ -271,11 +271,6 @@ def _standing_read(process_id: uuid.UUID | str, step: str, attempt_field: str) -
     return tuple(found) if found is not None else None
 
 
-def command_refusal(*, process_id: uuid.UUID | str, step: str, kind: str) -> str:
-    """Why a service must not carry out this command now, or "" when it may."""
-    return command_standing(process_id=process_id, step=step, kind=kind, attempt=0).refusal
-
-
 def _refusal(step: str, kind: str, status: str, step_status: str | None) -> str:
     if ProcessStatus(status).is_terminal:
         return f"the process has ended ({status})"
