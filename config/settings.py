@@ -249,9 +249,19 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # channels_redis blocks up to 5 s in BZPOPMIN; redis-py 8 gives every socket a
-                # 5 s timeout by default, which would race it. Give the socket more room.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                # No socket timeout. redis-py 8 would give every socket 5 s by default, racing
+                # channels_redis's 5 s BZPOPMIN; and with any timeout it sends each command under
+                # asyncio.wait_for, which on Python 3.11 can swallow a cancellation: a socket's
+                # consumer cancelled at that moment (the browser left) kept polling Redis forever.
+                # BZPOPMIN returns by itself every 5 s; keepalive finds a peer that vanished.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 30,
             },

@@ -22,7 +22,14 @@ from tests.support.workers import WorkerProcess
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Fixtures shared by the engine and service tests: sent_tasks, trip_workflows.
-pytest_plugins = ["tests.support.engine"]
+pytest_plugins = ["tests.support.engine", "tests.support.sockets"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every asyncio test gets a channel layer of its own loop and leaves no task behind."""
+    for item in items:
+        if item.get_closest_marker("asyncio") is not None:
+            item.fixturenames.insert(0, "socket_hygiene")  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)

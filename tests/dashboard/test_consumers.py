@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -107,3 +110,25 @@ async def test_logging_out_closes_that_sessions_socket(staff_cookie: tuple[bytes
     assert await sync_to_async(log_out)() == 302  # to the login page
     closed = await ws.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
+
+
+@pytest.mark.asyncio
+async def test_a_socket_consumer_stops_whenever_it_is_cancelled(redis_url: str) -> None:
+    """A browser may leave at any moment, even while the layer is sending a command to Redis.
+    The consumer's wait on the layer must end on cancellation, never poll Redis on forever."""
+    from channels_redis.core import RedisChannelLayer
+    from django.conf import settings
+
+    config: dict[str, Any] = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    stuck = []
+    for attempt in range(60):
+        layer = RedisChannelLayer(**config)
+        waiting = asyncio.ensure_future(layer.receive(await layer.new_channel()))
+        await asyncio.sleep(0.001 * (attempt % 4))  # connecting, handshaking, sending, blocked
+        waiting.cancel()
+        done, _ = await asyncio.wait([waiting], timeout=2)
+        if done:
+            await layer.close_pools()
+        else:
+            stuck.append(attempt)
+    assert stuck == [], f"{len(stuck)} of 60 waits went on after they were cancelled"
