@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -119,7 +119,7 @@ async def test_a_socket_consumer_stops_whenever_it_is_cancelled(redis_url: str) 
     from channels_redis.core import RedisChannelLayer
     from django.conf import settings
 
-    config: dict[str, Any] = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    config = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"]["CONFIG"])
     stuck = []
     for attempt in range(60):
         layer = RedisChannelLayer(**config)
