@@ -171,7 +171,11 @@ class Stack:
             "RUN_DIR": str(directory / "run"),
             # The programs run `python` and `celery`: this interpreter's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            **{f"{name.upper()}_WORKERS": "1" for name in (*self.PROGRAMS, "services")},
+            # One process per program unless the caller asks for more (the bench's scale-out).
+            **{
+                f"{name.upper()}_WORKERS": env.get(f"{name.upper()}_WORKERS", "1")
+                for name in (*self.PROGRAMS, "services")
+            },
             # Chaos kills one service's worker at a time: one program per queue.
             "WORKER_LAYOUT": env.get("WORKER_LAYOUT", "per-queue"),
         }
