@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test chaos bench lint typecheck check-migrations ci-checks venv
+.PHONY: run test chaos bench bench-curves lint typecheck check-migrations ci-checks venv
 
 venv: $(VENV)/.installed
 
@@ -39,3 +39,8 @@ check-migrations: venv
 # The engine against a bare Celery chain on this machine (docs/performance.md). BENCH_ARGS="--help".
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Throughput against orchestrator processes and against stored history, as PNG charts (docs/img).
+bench-curves: venv
+	$(BIN)/python -m bench.curve workers $(CURVE_ARGS)
+	$(BIN)/python -m bench.curve history $(CURVE_ARGS)

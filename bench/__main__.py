@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from bench.measure import spread
+from bench.runs import bar, engine_alone, engine_saturated, percentiles, worker_pids
+from bench.world import HARNESS_USER, world
+from chaos.infra import ROOT, Postgres, Redis, Stack
 
-from bench.measure import percentile, spread
-from chaos.infra import ROOT, Postgres, Redis, Stack, world_stop
-
-# The demo trip, with step timeouts longer than a round: a round starts thousands of bookings at
-# once, and the last ones' commands wait in the queues for longer than the demo's 10 s, which would
-# measure a storm of timeouts and retries rather than the engine's pace.
-WORKFLOW = "trip-bench"
-STEP_TIMEOUT = 600.0
 STEPS_PER_BOOKING = 4  # payment, flight, hotel, e-mail
-HARNESS_USER = "bench"  # the harness's own queries are told apart from the engine's by user
 
 
 @dataclass
@@ -60,98 +51,26 @@ def main() -> int:
     options = parser.parse_args()
 
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(143))
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    folder.chmod(0o755)
-    postgres = Postgres(
-        folder / "postgres",
-        database="bench",
-        settings=["shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all"],
-    )
-    redis = Redis(folder / "redis")
-    stack: Stack | None = None
     chain_workers: list[subprocess.Popen[bytes]] = []
-    try:
-        say(f"bench: a private PostgreSQL and Redis in {folder}")
-        postgres.create()
-        redis.start()
-        env = {
-            **os.environ,
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis.url,
-            "BENCH_BROKER_URL": redis.url,
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "METRICS_TOKEN": "bench-metrics",
-            "DATA_DIR": str(folder / "var"),
-            "LOG_LEVEL": "WARNING",
-            "WORKER_LAYOUT": options.layout,
-            "ORCHESTRATOR_WORKERS": str(options.orchestrators),
-        }
-        env.pop("CELERY_BROKER_URL", None)
-        env.pop("CHAOS_MODE", None)
-        os.environ.update(env)
-        os.environ.pop("CELERY_BROKER_URL", None)
-        harness_url = postgres.url.replace("postgres@", f"{HARNESS_USER}@")
-        prepare(postgres, harness_url)
-        stack = Stack(folder / "stack", env)
-        stack.start()
-        from chaos.__main__ import wait_for_workers
-
-        wait_for_workers()
-        chain_workers = [chain_worker(env, n, folder) for n in range(2)]
-        rounds = [one_round(n, options, stack, postgres, redis) for n in range(options.rounds)]
-        report(rounds, options)
-        return 0
-    finally:
-        for worker in chain_workers:
-            worker.terminate()
-            worker.wait(30)
-        world_stop(stack, redis, postgres, folder, keep=options.keep)
+    with world(keep=options.keep) as bench:
+        try:
+            stack = bench.stack_start(
+                "stack", WORKER_LAYOUT=options.layout, ORCHESTRATOR_WORKERS=str(options.orchestrators)
+            )
+            chain_workers = [chain_worker(bench.env, n, bench.folder) for n in range(2)]
+            rounds = [
+                one_round(n, options, stack, bench.postgres, bench.redis) for n in range(options.rounds)
+            ]
+            report(rounds, options)
+        finally:
+            for worker in chain_workers:
+                worker.terminate()
+                worker.wait(30)
+    return 0
 
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-def prepare(postgres: Postgres, harness_url: str) -> None:
-    """Schema, demo workflows, services at zero faults, as the harness's own database user (so
-    its queries can be left out of the stack's)."""
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(postgres.port),
-            "-U",
-            "postgres",
-            "-d",
-            "bench",
-            "-qc",
-            f"CREATE USER {HARNESS_USER} SUPERUSER; CREATE EXTENSION pg_stat_statements;",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    os.environ["DATABASE_URL"] = harness_url  # the stack's processes got theirs already
-    django.setup()
-    from django.core.management import call_command
-
-    logging.getLogger().setLevel(logging.ERROR)
-    call_command("migrate", "--noinput", verbosity=0)
-    call_command("load_demo", verbosity=0)
-    from booking.faults import faults_set
-    from booking.models import ServiceFaults
-
-    for service in ServiceFaults.Service.values:
-        faults_set(service, technical_rate=0.0, business_rate=0.0, latency_ms=0, outage=False)
-    from booking.demo import trip_steps
-    from orchestrator.definitions import definition_save
-
-    steps = trip_steps(parallel=False, timeout=STEP_TIMEOUT)
-    definition_save(name=WORKFLOW, version=1, description="the bench's trip", steps=steps, activate=True)
 
 
 def chain_worker(env: dict[str, str], n: int, folder: Path) -> subprocess.Popen[bytes]:
@@ -216,72 +135,6 @@ def one_round(n: int, options: argparse.Namespace, stack: Stack, postgres: Postg
         f"{result.chain_alone_ms['p50']:.1f} ms"
     )
     return result
-
-
-def worker_pids(stack: Stack) -> dict[str, list[int]]:
-    roles: dict[str, list[int]] = {"orchestrator": [], "services": [], "beat": [], "web": []}
-    for name in stack.names():
-        program = name.split(":")[0]
-        role = program if program in roles else "services"
-        roles[role].append(stack.pid(name))
-    return roles
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    return {f"p{p}": 1000 * percentile(seconds, p) for p in (50, 95, 99)}
-
-
-def bar(total: int, title: str) -> tqdm[Any]:
-    """A progress bar on a terminal; nothing in a log (no carriage returns in files)."""
-    return tqdm(total=total, desc=title, unit="", leave=False, disable=not sys.stderr.isatty())
-
-
-def engine_saturated(count: int, title: str) -> tuple[list[float], float]:
-    from booking.simulation import simulation_run
-    from orchestrator.models import ProcessInstance
-
-    with bar(count, title) as progress:
-
-        def shown(state: Any) -> None:
-            progress.n = state.terminal
-            progress.refresh()
-
-        report = simulation_run(
-            bookings=count, rate=100_000, workflow=WORKFLOW, timeout=600, on_progress=shown, poll=0.2
-        )
-    if not report.ok:
-        raise SystemExit(f"bench: the engine did not finish cleanly: {report.counts}, {report.problems[:3]}")
-    ids = ProcessInstance.objects.order_by("-created_at").values_list("created_at", "ended_at")[:count]
-    first = min(created for created, _ in ids)
-    last = max(ended for _, ended in ids if ended is not None)
-    return report.latencies, count / (last - first).total_seconds()
-
-
-def engine_alone(count: int, title: str) -> list[float]:
-    """One booking at a time, each started once the one before ended; latency from the database's
-    own times (start and end of the process), so the waiting here does not count."""
-    import random
-
-    from booking.bookings import booking_create
-    from booking.simulation import trip_random
-    from orchestrator.models import ProcessInstance
-
-    rng = random.Random(11)
-    latencies = []
-    with bar(count, title) as progress:
-        for _ in range(count):
-            booking = booking_create(workflow=WORKFLOW, **trip_random(rng))
-            assert booking.process_id is not None
-            row = ProcessInstance.objects.filter(pk=booking.process_id).values_list("created_at", "ended_at")
-            deadline = time.monotonic() + 60
-            while (times := row.first()) is not None and times[1] is None:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"bench: booking {booking.reference} alone did not end in 60 s")
-                time.sleep(0.002)
-            assert times is not None and times[1] is not None
-            latencies.append((times[1] - times[0]).total_seconds())
-            progress.update()
-    return latencies
 
 
 def chain_saturated(count: int, title: str) -> tuple[list[float], float]:
