@@ -7,16 +7,23 @@ from typing import Any
 from celery import shared_task
 
 from booking.providers import notifications, payments, reservations
-from booking.providers.runner import Handler, command_run
+from booking.providers.batches import commands_take
+from booking.providers.runner import Handler
+
+# Each command task's service and handler, by task name: a batch runs whichever it takes.
+HANDLERS: dict[str, tuple[str, Handler]] = {}
 
 
 def _task(name: str, service: str, handler: Handler) -> Any:
-    def run(body: Any) -> None:
-        command_run(body, service=service, task_name=name, handler=handler)
+    HANDLERS[name] = (service, handler)
+
+    def run(self: Any, body: Any) -> None:
+        delivery = self.request.delivery_info or {}
+        commands_take(name, body, queue=delivery.get("routing_key"), handlers=HANDLERS)
 
     run.__name__ = name.replace(".", "_")
-    run.__doc__ = f"The {name} command."
-    return shared_task(name=name)(run)
+    run.__doc__ = f"The {name} command, with those waiting behind it (booking.providers.batches)."
+    return shared_task(name=name, bind=True)(run)
 
 
 charge = _task("payments.charge", "payments", payments.charge)

@@ -336,6 +336,9 @@ TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
 # Replies the orchestrator worker takes from its queue at once and applies in one transaction
 # (orchestrator.batches); 1 handles each alone.
 ORCHESTRATOR_BATCH_SIZE = env_int("ORCHESTRATOR_BATCH_SIZE", 50, minimum=1)
+# Commands a service worker takes from a queue at once and runs in one transaction
+# (booking.providers.batches); 1 runs each alone.
+SERVICE_BATCH_SIZE = env_int("SERVICE_BATCH_SIZE", 50, minimum=1)
 # Beat stamps each message with an absolute expiry read off its own clock, and a worker compares
 # it with its own: a short expiry drops every tick on a worker whose clock runs a few seconds
 # ahead, and then nothing times out or retries. Ticks that overlap are harmless (timers are

@@ -1,21 +1,22 @@
-"""Replies taken from the queue in batches: several handled in one transaction, one commit.
+"""Messages taken from a queue in batches: several handled in one transaction, one commit.
 
-When the orchestrator worker starts on a reply, it takes up to `limit` more that are
-already waiting in its queue (never waiting for more: one reply alone is handled at once). All
-are applied in one transaction, in the order they arrived, each process locked once (in id order,
-so two workers never deadlock); the commands they decided are published after the commit, and
-only then are the messages acknowledged. A worker killed mid-batch leaves them unacknowledged:
-the broker delivers them again, and the duplicates they may cause are dropped by message id.
+When a worker starts on a message, it takes up to `limit` more of the same kind that are already
+waiting in that queue (never waiting for more: one message alone is handled at once). The
+orchestrator applies replies this way, and the services run commands this way: all in one
+transaction, in the order they arrived; what they decided is published after the commit, and only
+then are the messages acknowledged. A worker killed mid-batch leaves them unacknowledged: the
+broker delivers them again, and the duplicates they may cause are dropped (replies by message id,
+commands by idempotency key).
 
-A message that is not a reply (a timer tick, a probe) goes back to the queue for the worker's
-normal turn, and ends the batch.
+A message of another kind (a timer tick, a probe) goes back to the queue for the worker's normal
+turn, and ends the batch.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,35 +29,38 @@ EVENT_TASK = "orchestrator.event"
 
 @dataclass
 class Pulled:
-    """A reply taken from the queue beside the one Celery delivered; acked after the commit."""
+    """A message taken from the queue beside the one Celery delivered; acked after the commit."""
 
     body: Any
     message: Any  # kombu Message
     redelivered: bool
     message_id: str
+    task: str = EVENT_TASK
 
 
 _local = threading.local()
 
 
-def _queue() -> Any:
-    """A kombu Queue bound to this process's own connection (opened once, on first use)."""
+def _queue(name: str) -> Any:
+    """A kombu Queue bound to this thread's own connection (opened once, on first use)."""
     from kombu import Queue
 
     from config.celery import app
 
-    queue = getattr(_local, "queue", None)
-    if queue is None:
+    queues: dict[str, Any] | None = getattr(_local, "queues", None)
+    if queues is None:
         connection = app.connection_for_read()
         connection.ensure_connection(max_retries=3)
-        queue = Queue(settings.ORCHESTRATOR_QUEUE, channel=connection.default_channel)
-        _local.connection, _local.queue = connection, queue
-    return queue
+        _local.connection, _local.queues = connection, {}
+        queues = _local.queues
+    if name not in queues:
+        queues[name] = Queue(name, channel=_local.connection.default_channel)
+    return queues[name]
 
 
 def _forget_connection() -> None:
     connection = getattr(_local, "connection", None)
-    _local.connection = _local.queue = None
+    _local.connection = _local.queues = None
     if connection is not None:
         try:
             connection.release()
@@ -66,15 +70,21 @@ def _forget_connection() -> None:
 
 def more_replies(limit: int) -> list[Pulled]:
     """Replies waiting now in the orchestrator's queue, up to `limit`, without waiting."""
+    return more_messages(settings.ORCHESTRATOR_QUEUE, tasks={EVENT_TASK}, limit=limit)
+
+
+def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> list[Pulled]:
+    """Messages for one of `tasks` waiting now in `queue_name`, up to `limit`, without waiting."""
     pulled: list[Pulled] = []
     try:
-        queue = _queue()
+        queue = _queue(queue_name)
         while len(pulled) < limit:
             message = queue.get(no_ack=False, accept=["json"])
             if message is None:
                 break
             headers = message.headers or {}
-            if headers.get("task") != EVENT_TASK:
+            task = headers.get("task")
+            if task not in tasks:
                 message.requeue()  # a tick, a probe: the worker's next turn takes it
                 break
             args = message.payload[0] if isinstance(message.payload, list | tuple) else None
@@ -82,10 +92,12 @@ def more_replies(limit: int) -> list[Pulled]:
                 message.requeue()  # Celery delivers it and keeps it as a dead letter
                 break
             info = message.delivery_info or {}
-            pulled.append(Pulled(args[0], message, bool(info.get("redelivered")), str(headers.get("id", ""))))
+            pulled.append(
+                Pulled(args[0], message, bool(info.get("redelivered")), str(headers.get("id", "")), str(task))
+            )
     except Exception:
         # The broker connection broke: the batch is what was taken so far, the rest stays queued.
-        logger.warning("could not take more replies from the queue", exc_info=True)
+        logger.warning("could not take more messages from %s", queue_name, exc_info=True)
         _forget_connection()
     return pulled
 
@@ -101,7 +113,7 @@ def acknowledge(pulled: Sequence[Pulled]) -> None:
 
 
 def give_back(pulled: Sequence[Pulled]) -> None:
-    """Return unhandled replies to the queue (the batch could not be taken)."""
+    """Return unhandled messages to the queue (the batch could not be taken)."""
     for item in pulled:
         try:
             item.message.requeue()

@@ -49,9 +49,15 @@ class Result:
 
 
 Handler = Callable[[CommandMessage, bool], Result]
+Reply = Callable[[CommandMessage, Result], None]
 
 
-def command_run(body: Any, *, service: str, task_name: str, handler: Handler) -> Result | None:
+def command_run(
+    body: Any, *, service: str, task_name: str, handler: Handler, reply: Reply | None = None
+) -> Result | None:
+    """Run one command; its reply goes to `reply` (a batch sends them after its commit), or out
+    at once."""
+    reply = reply or reply_send
     try:
         command = command_parse(body)
     except MalformedMessage as exc:
@@ -81,7 +87,7 @@ def command_run(body: Any, *, service: str, task_name: str, handler: Handler) ->
             # the engine, whose history then shows the refusal.
             logger.warning("%s: %s refused: %s", service, command.command, refusal)
             result = Result(succeeded=False, error=f"refused: {refusal}", business=True)
-            reply_send(command, result)
+            reply(command, result)
             return result
         draw = fault_draw(
             faults_for(service), key=command.idempotency_key, kind=command.kind, attempt=command.attempt
@@ -100,11 +106,12 @@ def command_run(body: Any, *, service: str, task_name: str, handler: Handler) ->
             result = Result(succeeded=False, error=f"{service} failed technically (injected fault)")
         else:
             result = handler(command, draw.business)
-        reply_send(command, result)
+        reply(command, result)
         return result
 
 
-def reply_send(command: CommandMessage, result: Result) -> None:
+def reply_send(command: CommandMessage, result: Result, *, producer: Any = None) -> None:
+    """Publish the reply (through `producer` when a batch sends several)."""
     from config.celery import app
 
     envelope = reply_envelope(
@@ -114,8 +121,7 @@ def reply_send(command: CommandMessage, result: Result) -> None:
         error=result.error,
         business=result.business,
     )
-    publish = partial(
-        app.send_task, ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=settings.ORCHESTRATOR_QUEUE
-    )
-    publish()
-    chaos.maybe_duplicate(publish)
+    queue = settings.ORCHESTRATOR_QUEUE
+    publish = partial(app.send_task, ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=queue)
+    publish(producer=producer)
+    chaos.maybe_duplicate(publish)  # perhaps later, from another thread: a producer of its own

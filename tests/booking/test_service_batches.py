@@ -1,0 +1,100 @@
+"""A service worker's batch, run in this process against the real broker: the commands waiting
+behind the delivered one run in one transaction and are acknowledged after their replies went
+out; a batch that fails gives them back to the queue and runs the delivered command alone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from booking.models import Charge
+from booking.providers import payments
+from booking.providers.batches import commands_take
+from booking.providers.runner import Handler, Result
+from booking.tasks import HANDLERS
+from orchestrator.messages import CommandMessage
+from orchestrator.models import Outbox
+from orchestrator.processes import process_start
+from tests.support.engine import trip_input
+from tests.support.services import broker_purge, broker_waiting
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
+
+QUEUE = "payments"
+CHARGE = "payments.charge"
+
+
+@pytest.fixture
+def charges_waiting(transactional_db: None, redis_url: str, trip_workflows: None) -> Iterator[list[Any]]:
+    """Three payment commands: the first as Celery would deliver it, two more waiting in the queue."""
+    from config.celery import app
+
+    bodies = []
+    for n in range(3):
+        process, _ = process_start(
+            workflow="trip-booking", business_key=f"batch-{uuid.uuid4()}", input=trip_input(f"TRP-BATCH{n}")
+        )
+        bodies.append(Outbox.objects.filter(process=process).latest("id").body)
+    broker_purge([QUEUE])  # what the starts published: this test delivers them itself
+    for body in bodies[1:]:
+        app.send_task(CHARGE, args=(body,), queue=QUEUE)
+    yield bodies
+    broker_purge([QUEUE])
+
+
+@pytest.fixture
+def replies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The replies published, by the process they answer (the commands were published already)."""
+    from config.celery import app
+
+    sent: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), **kw: sent.append(args[0]["process_id"]))
+    return sent
+
+
+def test_the_commands_waiting_run_with_the_delivered_one(
+    charges_waiting: list[Any], replies: list[str]
+) -> None:
+    assert broker_waiting(QUEUE) == 2
+    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=HANDLERS)
+    assert Charge.objects.filter(status="charged").count() == 3
+    assert sorted(replies) == sorted(body["process_id"] for body in charges_waiting)
+    assert broker_waiting(QUEUE) == 0
+
+
+def test_a_failed_batch_gives_the_others_back_and_runs_the_delivered_one_alone(
+    charges_waiting: list[Any], replies: list[str]
+) -> None:
+    doomed = charges_waiting[2]["process_id"]
+
+    def charge_or_break(command: CommandMessage, refuse: bool) -> Result:
+        if str(command.process_id) == doomed:
+            raise RuntimeError("the provider's client crashed")
+        return payments.charge(command, refuse)
+
+    handlers: dict[str, tuple[str, Handler]] = {**HANDLERS, CHARGE: ("payments", charge_or_break)}
+    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=handlers)
+    charged = Charge.objects.filter(status="charged").values_list("process_id", flat=True)
+    assert [str(p) for p in charged] == [charges_waiting[0]["process_id"]]  # the batch's work undone
+    assert replies == [charges_waiting[0]["process_id"]]
+    assert broker_waiting(QUEUE) == 2  # back in the queue, for the next turn
+
+
+def test_batches_of_one_take_nothing_more(
+    charges_waiting: list[Any], replies: list[str], settings: Any
+) -> None:
+    settings.SERVICE_BATCH_SIZE = 1
+    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=HANDLERS)
+    assert Charge.objects.filter(status="charged").count() == 1
+    assert broker_waiting(QUEUE) == 2
+
+
+def test_a_command_called_directly_runs_alone(charges_waiting: list[Any], replies: list[str]) -> None:
+    commands_take(CHARGE, charges_waiting[0], queue=None, handlers=HANDLERS)
+    assert Charge.objects.filter(status="charged").count() == 1
+    assert broker_waiting(QUEUE) == 2
+    assert settings.SERVICE_BATCH_SIZE > 1
