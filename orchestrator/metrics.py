@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
+from orchestrator.selectors import process_counts
 from orchestrator.status import ProcessStatus
 
 OVERDUE_AFTER = timedelta(seconds=30)
@@ -28,16 +29,15 @@ class EngineCollector(Collector):
             "Process instances by workflow and status.",
             labels=["workflow", "status"],
         )
-        counts = (
-            ProcessInstance.objects.values_list("workflow_name", "status").annotate(n=Count("id")).order_by()
-        )
-        for workflow, status, n in counts:
+        # From the counts the database keeps, not a count of the whole table at every scrape.
+        counts = process_counts()
+        for (workflow, status), n in sorted(counts.items()):
             by_status.add_metric([workflow, status], n)
         yield by_status
         yield GaugeMetricFamily(
             "orchestrator_processes_waiting_for_operator",
             "Processes that only an operator can move on.",
-            value=ProcessInstance.objects.filter(status=ProcessStatus.FAILED).count(),
+            value=sum(n for (_, status), n in counts.items() if ProcessStatus(status).waits_for_operator),
         )
         yield GaugeMetricFamily(
             "orchestrator_timers_overdue",

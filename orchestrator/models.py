@@ -121,6 +121,30 @@ class ProcessInstance(models.Model):
         return ProcessStatus(self.status)
 
 
+class ProcessCount(models.Model):
+    """How many processes of a workflow are in a status: kept by PostgreSQL triggers on the
+    processes table (migration 0007), so that the dashboard's counters and /metrics sum a few
+    rows instead of counting a million. Each transaction adds to a shard of its own, so that
+    concurrent transitions never wait on one row; a shard's `n` may be negative, the sum over
+    the shards is the count. Unused (empty) on other databases, which count by GROUP BY.
+    """
+
+    workflow_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=ProcessStatus.choices)
+    shard = models.PositiveSmallIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow_name", "status", "shard"], name="process_count_workflow_status_shard"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_name} {self.status} #{self.shard}: {self.n}"
+
+
 class _AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{self.model.__name__} rows are never updated")

@@ -13,20 +13,20 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.types import ACTION, Definition, Event, State
-from orchestrator.models import HistoryEntry, ProcessInstance, WorkflowDefinition
+from orchestrator.models import HistoryEntry, ProcessCount, ProcessInstance, WorkflowDefinition
 from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
@@ -135,9 +135,30 @@ def cursor_decode(cursor: str) -> tuple[datetime, str] | None:
         return None
 
 
+def process_counts() -> dict[tuple[str, str], int]:
+    """How many processes each (workflow, status) has, those with any.
+
+    On PostgreSQL, the sum of the few rows its triggers keep (decision 39): constant time however
+    many processes there are. Elsewhere (SQLite, the embedded demo) a GROUP BY over the table.
+    """
+    rows: Iterable[tuple[Any, ...]]
+    if connection.vendor == "postgresql":
+        rows = ProcessCount.objects.values_list("workflow_name", "status").annotate(total=Sum("n")).order_by()
+    else:
+        rows = (
+            ProcessInstance.objects.values_list("workflow_name", "status")
+            .annotate(total=Count("id"))
+            .order_by()
+        )
+    return {(workflow, status): total for workflow, status, total in rows if total}
+
+
 def status_counts() -> dict[str, int]:
-    counts = Counter(dict(ProcessInstance.objects.values_list("status").annotate(n=Count("id")).order_by()))
-    return {status.value: counts.get(status.value, 0) for status in ProcessStatus}
+    """How many processes are in each status, every status listed."""
+    counts: Counter[str] = Counter()
+    for (_, status), total in process_counts().items():
+        counts[status] += total
+    return {status.value: counts[status.value] for status in ProcessStatus}
 
 
 def workflow_versions() -> list[WorkflowDefinition]:
