@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 
 from orchestrator.models import ProcessInstance
 
@@ -51,6 +52,8 @@ class Booking(models.Model):
                 name="booking_idempotency_scope_key_unique",
             ),
         ]
+        # The operators' search by the customer's e-mail, as typed in any case (booking.search).
+        indexes = [models.Index(Upper("customer_email"), name="booking_email_upper")]
 
     def __str__(self) -> str:
         return self.reference

@@ -5,6 +5,8 @@ from typing import Any, NoReturn
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Upper
 
 from orchestrator.status import DefinitionStatus, OnExhausted, ProcessStatus, StepPhase
 
@@ -70,6 +72,14 @@ class StepDefinition(models.Model):
         return f"{self.definition}: {self.key}"
 
 
+# Step outputs an operator may search by (what the booking app's search looks in): (step, key, index).
+_SEARCHED_OUTPUTS = [
+    ("payment", "payment_id", "payment_id"),
+    ("flight", "pnr", "pnr"),
+    ("hotel", "confirmation", "hotel_confirmation"),
+]
+
+
 class ProcessInstance(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT, related_name="instances")
@@ -101,6 +111,12 @@ class ProcessInstance(models.Model):
             models.Index(fields=["status", "-created_at"], name="process_status_created"),
             models.Index(fields=["-created_at", "-id"], name="process_created"),
             models.Index(fields=["updated_at"], name="process_updated"),
+            # The search box (orchestrator.selectors.search_condition): exact lookups, each by index.
+            models.Index(Upper("business_key"), name="process_business_key_upper"),
+            *(
+                models.Index(KeyTransform(key, KeyTransform(step, "context")), name=f"process_{name}")
+                for step, key, name in _SEARCHED_OUTPUTS
+            ),
         ]
         # Operator actions, each its own permission (the dashboard, the API and the admin check them).
         permissions = [
