@@ -215,6 +215,7 @@ def chart(
             axes.annotate(label, (x, value), textcoords="offset points", xytext=(4, 6))
         axes.set_ylabel("bookings/s")
         top = max(ys)
+    axes.set_xticks(xs)
     axes.set_xlabel(xlabel)
     axes.set_ylim(bottom=0, top=top * 1.25)
     axes.set_title(title, fontsize=10)
