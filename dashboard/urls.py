@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard.views import bulk, process, processes, services
-from dashboard.views.health import healthz
+from dashboard.views.health import healthz, readyz
 from dashboard.views.metrics import metrics
 
 app_name = "dashboard"
@@ -20,5 +20,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
 ]

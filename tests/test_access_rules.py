@@ -28,6 +28,7 @@ PUBLIC = {
     "admin:login": "the admin's login page",
     "admin:logout": "logging out of the admin",
     "dashboard:healthz": "load balancers' liveness probe (says only ok or unavailable)",
+    "dashboard:readyz": "readiness probe (names what is not ready, never where it is)",
     "booking:checkout": "customers book without an account",
     "booking:status": "a customer's own booking, behind a signed token",
     "api:api-root": "the API's root, a name for reversing URLs: it answers 404",
