@@ -25,14 +25,26 @@
     }
   });
 
-  // The live badge says whether the socket is connected (htmx reconnects by itself).
+  // The live badge says what the socket is: "connecting" as the page loads (the markup's own),
+  // "live" once it opened, "reconnecting" after it dropped (htmx tries again by itself after an
+  // abnormal close or a server restart), and why not when the server ended it for good.
+  const SAYS = {
+    open: ["● live", "Live updates"],
+    closed: ["○ reconnecting…", "The page shows what it had; live updates resume once reconnected"],
+    ended: ["○ logged out", "This session ended: reload the page to log in again"],
+    refused: ["○ not live", "Live updates are not allowed for this account"],
+  };
   const badge = (state) => {
     const el = document.getElementById("live-state");
     if (!el) return;
     el.dataset.state = state;
-    el.textContent = state === "open" ? "● live" : "○ reconnecting…";
+    [el.textContent, el.title] = SAYS[state];
   };
+  const CLOSED_FOR_GOOD = { 4401: "ended", 4403: "refused" }; // dashboard/consumers.py
   document.addEventListener("htmx:wsOpen", () => badge("open"));
-  document.addEventListener("htmx:wsClose", () => badge("closed"));
+  document.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail && event.detail.event ? event.detail.event.code : 0;
+    badge(CLOSED_FOR_GOOD[code] || "closed");
+  });
   document.addEventListener("htmx:wsError", () => badge("closed"));
 })();

@@ -178,3 +178,12 @@ def test_the_state_at_an_event_says_when_the_process_was_recorded_under_other_ru
     page = viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
     assert "recorded under the engine&#x27;s rules version 1" in page
     assert "replays its history under version 2" in page
+
+
+def test_the_live_badge_says_connecting_until_the_socket_opens(viewer: Client) -> None:
+    """The page is served before its socket connects: the badge must not claim to be live yet
+    (the browser test follows it to live, to reconnecting and back)."""
+    html = viewer.get("/").content.decode()
+    badge = re.search(r'<span class="live-state" id="live-state" data-state="(\w+)"[^>]*>([^<]*)<', html)
+    assert badge is not None
+    assert badge.groups() == ("connecting", "○ connecting…")

@@ -249,3 +249,34 @@ def test_a_customer_books_a_trip_and_watches_it_complete(browser: Any, server: t
     assert re.search(r"Flight\s+booked, PNR \w{6}", text)
     assert "sent to grace@example.com" in text
     page.close()
+
+
+def test_the_live_badge_follows_the_socket(browser: Any, server: tuple[str, Backdoor]) -> None:
+    """Live once the socket is open; reconnecting when it drops (the server restarting, say), and
+    live again once it reconnects; logged out when the session ends in another tab."""
+    base, backdoor = server
+    credentials = backdoor.run("create_user", "vera", READ_PERMISSIONS)
+    context = browser.new_context()
+    page = context.new_page()
+    sockets: list[Any] = []
+
+    def through_to_the_server(socket: Any) -> None:
+        socket.connect_to_server()  # a real connection to the server, which the test may cut
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/live/"), through_to_the_server)
+    log_in(page, base, credentials)
+    assert page.text_content("#live-state") == "● live"
+
+    sockets[-1].close(code=1012, reason="service restart")  # what a server going away sends
+    page.wait_for_selector("#live-state[data-state=closed]", timeout=LIVE)
+    assert page.text_content("#live-state") == "○ reconnecting…"
+    page.wait_for_selector("#live-state[data-state=open]", timeout=LIVE)
+    assert len(sockets) == 2, "htmx opened a new socket"
+
+    other = context.new_page()  # the same browser, the same session
+    other.goto(f"{base}/")
+    other.click("form.logout button")  # the server closes this session's sockets (4401)
+    page.wait_for_selector("#live-state[data-state=ended]", timeout=LIVE)
+    assert page.text_content("#live-state") == "○ logged out"
+    context.close()
