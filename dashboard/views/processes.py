@@ -17,6 +17,7 @@ def process_list(request: HttpRequest) -> HttpResponse:
     context = fragments.list_context(request.GET, request.user)
     context["workflows"] = workflow_versions()
     context["nav"] = "processes"
-    if request.htmx and request.htmx.target == "process-rows":  # type: ignore[attr-defined]
-        return render(request, "dashboard/_process_rows.html", context)
+    if request.htmx and request.htmx.target == "live-rows":  # type: ignore[attr-defined]
+        # The filters changed: the rows, with a socket for exactly these filters.
+        return render(request, "dashboard/_live_rows.html", context)
     return render(request, "dashboard/processes.html", context)

@@ -111,10 +111,16 @@ def test_keyset_pages_walk_the_whole_list_without_overlap(viewer: Client) -> Non
     assert set(page_one) | set(page_two) == {str(b.process_id) for b in booked}
 
 
-def test_rows_fragment_for_htmx(viewer: Client) -> None:
+def test_new_filters_bring_rows_and_a_socket_for_those_filters(viewer: Client) -> None:
+    """The filter form swaps the rows with their socket: the live pushes that follow come for the
+    new filters, not for those the page was loaded with."""
     book()
-    response = viewer.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="process-rows")
-    assert response.content.lstrip().startswith(b'<section id="process-rows"')
+    response = viewer.get(
+        "/", {"status": "running", "q": "TRP"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="live-rows"
+    )
+    html = response.content.decode().lstrip()
+    assert html.startswith('<div id="live-rows" hx-ext="ws" ws-connect="/ws/live/?status=running&amp;q=TRP"')
+    assert '<section id="process-rows"' in html
 
 
 def test_process_detail_shows_graph_steps_history_and_ledger(viewer: Client) -> None:

@@ -280,3 +280,28 @@ def test_the_live_badge_follows_the_socket(browser: Any, server: tuple[str, Back
     page.wait_for_selector("#live-state[data-state=ended]", timeout=LIVE)
     assert page.text_content("#live-state") == "○ logged out"
     context.close()
+
+
+def test_a_filter_holds_across_live_pushes(browser: Any, server: tuple[str, Backdoor]) -> None:
+    """Search the list; the live pushes that follow (a new booking completing) update the counts
+    but keep the rows to what the search asks for."""
+    base, backdoor = server
+    page = browser.new_page()
+    log_in(page, base, backdoor.run("create_user", "fred", READ_PERMISSIONS))
+    kept = backdoor.run("create_booking", customer_email="kept@example.com")
+    page.locator(f"#row-{kept} .badge.status-completed").wait_for(timeout=LIVE)
+
+    page.fill("#id_q", "kept@example.com")
+    page.wait_for_url(re.compile(r"[?&]q=kept%40example\.com"))
+    page.wait_for_selector("#live-state[data-state=open]")  # the socket for the search
+    completed = int(page.text_content("#counts .status-completed .n") or "0")
+
+    other = backdoor.run("create_booking")  # not what the search asks for
+    page.wait_for_function(
+        "n => Number(document.querySelector('#counts .status-completed .n').textContent) > n",
+        arg=completed,
+        timeout=LIVE,
+    )  # a push came after the other booking completed
+    assert page.locator(f"#row-{other}").count() == 0
+    assert page.locator(f"#row-{kept}").count() == 1
+    assert page.input_value("#id_q") == "kept@example.com"
