@@ -79,8 +79,17 @@ def detail_context(process: ProcessInstance, user: Any, state: State | None = No
         "dead_letters": DeadLetter.objects.filter(process_id=str(process.pk))[:10],
         "may_see_bookings": may_see_bookings,
         "kept_steps": kept_steps_of(definition),
+        "held_undo": _held_undo(current),
         "user": user,
     }
+
+
+def _held_undo(state: State) -> str:
+    """What a pause holds back, when an operator paused the process and it is to be undone (a
+    cancellation or compensation asked for while, or before, it was paused): "" otherwise."""
+    if not (state.paused and state.compensating):
+        return ""
+    return "cancellation" if state.cancel_requested else "compensation"
 
 
 LEDGER_PART = "dashboard/_ledger.html"

@@ -193,3 +193,22 @@ def test_the_live_badge_says_connecting_until_the_socket_opens(viewer: Client) -
     badge = re.search(r'<span class="live-state" id="live-state" data-state="(\w+)"[^>]*>([^<]*)<', html)
     assert badge is not None
     assert badge.groups() == ("connecting", "○ connecting…")
+
+
+def test_a_paused_process_cancelled_says_a_resume_runs_the_cancellation(db: None) -> None:
+    from orchestrator.actions import ActionName
+    from orchestrator.processes import operator_act
+    from tests.dashboard.conftest import OPERATOR_PERMISSIONS
+    from tests.support.engine import an_operator
+
+    process = book().process
+    assert process is not None
+    operator = an_operator()
+    for action in (ActionName.PAUSE, ActionName.CANCEL):
+        operator_act(process_id=str(process.pk), action=action, user=operator, reason="the customer called")
+    page = (
+        user_with("olga", permissions=OPERATOR_PERMISSIONS).get(f"/processes/{process.pk}/").content.decode()
+    )
+    assert 'data-status="paused"' in page
+    assert "Paused with its cancellation waiting: nothing is undone until someone resumes it." in page
+    assert 'data-action="resume"' in page
