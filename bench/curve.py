@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.measure import cpu_snapshot
+from bench.measure import cpu_snapshot, machine_busy_seconds, resident_mb
 from bench.runs import engine_saturated, percentiles, worker_pids
 from bench.world import World, world
 from chaos.infra import ROOT
@@ -132,13 +132,6 @@ def memory_curve(bench: World, options: argparse.Namespace) -> list[Point]:
     return points
 
 
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def timers_park() -> None:
     """The seeded processes still at work would time out and retry during the point, measuring
     their work rather than the cost of stored history: their timers are cleared."""
@@ -166,15 +159,6 @@ def measured(bench: World, x: int, bookings: int, title: str) -> Point:
         cpu_cores_busy=round(busy / wall, 2),
         cpu_ms_per_booking={role: round(1000 * s / bookings, 1) for role, s in used.items()},
     )
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core spent not idle since boot (/proc/stat's first line)."""
-    import os
-
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def history_events() -> int:

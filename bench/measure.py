@@ -1,4 +1,4 @@
-"""What a round costs: CPU time by process from /proc, latency percentiles, database commits."""
+"""What a round costs: CPU time and memory by process from /proc, latency percentiles."""
 
 from __future__ import annotations
 
@@ -60,6 +60,21 @@ def cpu_snapshot(roles: Mapping[str, Sequence[int]], servers: Mapping[str, int])
     seconds = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
     seconds.update({role: tree_cpu_seconds(pid) for role, pid in servers.items()})
     return CpuSnapshot(seconds)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core spent not idle since boot (/proc/stat's first line)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (/proc/PID/status), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def percentile(values: Sequence[float], p: float) -> float:

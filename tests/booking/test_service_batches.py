@@ -94,7 +94,7 @@ def test_batches_of_one_take_nothing_more(
 
 
 def test_a_command_called_directly_runs_alone(charges_waiting: list[Any], replies: list[str]) -> None:
+    assert settings.SERVICE_BATCH_SIZE > 1  # batches are on: only the missing queue keeps it alone
     commands_take(CHARGE, charges_waiting[0], queue=None, handlers=HANDLERS)
     assert Charge.objects.filter(status="charged").count() == 1
     assert broker_waiting(QUEUE) == 2
-    assert settings.SERVICE_BATCH_SIZE > 1
