@@ -274,11 +274,16 @@ def test_the_live_badge_follows_the_socket(browser: Any, server: tuple[str, Back
     page.wait_for_selector("#live-state[data-state=open]", timeout=LIVE)
     assert len(sockets) == 2, "htmx opened a new socket"
 
-    other = context.new_page()  # the same browser, the same session
+    # A page whose socket goes straight to the server (not through the route above), so that the
+    # server's own close code reaches it.
+    watching = context.new_page()  # the same browser, the same session
+    watching.goto(f"{base}/")
+    watching.wait_for_selector("#live-state[data-state=open]")
+    other = context.new_page()
     other.goto(f"{base}/")
     other.click("form.logout button")  # the server closes this session's sockets (4401)
-    page.wait_for_selector("#live-state[data-state=ended]", timeout=LIVE)
-    assert page.text_content("#live-state") == "○ logged out"
+    watching.wait_for_selector("#live-state[data-state=ended]", timeout=LIVE)
+    assert watching.text_content("#live-state") == "○ logged out"
     context.close()
 
 
