@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ def fresh_fault_settings() -> Iterator[None]:
     faults_forget()
     yield
     faults_forget()
+
+
+@pytest.fixture(autouse=True)
+def no_worker_thread_left_behind() -> None:
+    """An embedded worker thread that outlived its test would consume this test's messages
+    from the broker: say so here rather than let the test fail in some puzzling way."""
+    from config.embedded import WORKER_THREAD_PREFIX
+
+    strays = [t.name for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
+    assert not strays, f"worker threads of an earlier test still consume the queues: {strays}"
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from config.celery import app
 from config.embedded import EmbeddedRuntime
@@ -32,6 +33,28 @@ def test_worker_threads_in_this_process_consume_every_queue(embedded_runtime: Em
     probes = [probe_send(queue=q) for q in settings.ALL_QUEUES]
     results = probes_await(probes=probes, timeout=20)
     assert {r.queue for r in results if r.latency is not None} == set(settings.ALL_QUEUES)
+
+
+def test_starting_worker_threads_leaves_this_threads_database_connection_alone(
+    transactional_db: None,
+) -> None:
+    # Celery's Django fixup closes the database connections of the thread that builds a worker
+    # (and the solo pool closes their file descriptors); built here, that broke this thread's
+    # connection and handed a dead descriptor to the pool.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    before = connection.connection
+    runtime = EmbeddedRuntime(app, threads=2, queues=settings.ALL_QUEUES)
+    runtime.start()
+    try:
+        assert connection.connection is before
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        # Two workers on one event loop would poll each other's sockets.
+        assert len({id(worker.hub) for worker in runtime.workers}) == 2
+    finally:
+        runtime.stop()
 
 
 def run_check_workers(env: dict[str, str], *queues: str) -> subprocess.CompletedProcess[str]:
