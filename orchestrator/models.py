@@ -22,6 +22,15 @@ class WorkflowDefinition(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Set when the first process starts on this version; from then on it never changes.
     frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A business deadline: a process not ended this long after it started needs a look.
+    deadline = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="How long after its start a process should have ended, e.g. 00:30:00.",
+    )
+    deadline_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why, in a few words, e.g. 'the hotel hold expires'."
+    )
 
     class Meta:
         ordering = ["name", "-version"]
@@ -98,6 +107,9 @@ class ProcessInstance(models.Model):
     active_steps = models.TextField(blank=True, help_text='Steps at work, as ",flight,hotel,".')
     max_attempt = models.PositiveIntegerField(default=0, help_text="The highest attempt of any step.")
     in_doubt = models.BooleanField(default=False, help_text="A step timed out without a definite answer.")
+    retrying_attempt = models.PositiveIntegerField(
+        default=0, help_text="The attempt a failing step reached while it waits for its retry (0: none)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -111,6 +123,13 @@ class ProcessInstance(models.Model):
             models.Index(fields=["status", "-created_at"], name="process_status_created"),
             models.Index(fields=["-created_at", "-id"], name="process_created"),
             models.Index(fields=["updated_at"], name="process_updated"),
+            # The list's trouble (decision 42): few rows each, counted and listed by these alone.
+            models.Index(fields=["created_at"], name="process_retrying", condition=Q(retrying_attempt__gt=0)),
+            models.Index(
+                fields=["created_at"],
+                name="process_in_doubt",
+                condition=Q(in_doubt=True, ended_at__isnull=True),
+            ),
             # The search box (orchestrator.selectors.search_condition): exact lookups, each by index.
             models.Index(Upper("business_key"), name="process_business_key_upper"),
             *(

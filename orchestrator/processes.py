@@ -43,7 +43,7 @@ from orchestrator.engine.decide import (
     due_timer_events,
     initial_state,
 )
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
+from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retrying_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.messages import MalformedMessage, Reply, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
@@ -386,6 +386,7 @@ _CHANGED_FIELDS = [
     "active_steps",
     "max_attempt",
     "in_doubt",
+    "retrying_attempt",
     "updated_at",
 ]
 
@@ -439,6 +440,7 @@ def _decided(
     instance.active_steps = f",{','.join(at_work)}," if at_work else ""
     instance.max_attempt = max_attempt(state)
     instance.in_doubt = any_in_doubt(state)
+    instance.retrying_attempt = retrying_attempt(state)
     instance.updated_at = timezone.now()
     return _Change(instance, state, previous_status, rows, commands, events[-1].at)
 
@@ -462,6 +464,7 @@ def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
             instance.active_steps,
             instance.max_attempt,
             instance.in_doubt,
+            instance.retrying_attempt,
             instance.updated_at,
         ]
     table = ProcessInstance._meta.db_table
@@ -484,6 +487,7 @@ _SNAPSHOT_COLUMNS = [
     ("active_steps", ""),
     ("max_attempt", "::integer"),
     ("in_doubt", "::boolean"),
+    ("retrying_attempt", "::integer"),
     ("updated_at", "::timestamptz"),
 ]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import decide, due_timer_events, initial_state
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt
+from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retrying_attempt
 from orchestrator.engine.types import Command, Definition, Event, State
 
 
@@ -65,4 +65,5 @@ class Rehearsal:
             "active_steps": f",{','.join(at_work)}," if at_work else "",
             "max_attempt": max_attempt(self.state),
             "in_doubt": any_in_doubt(self.state),
+            "retrying_attempt": retrying_attempt(self.state),
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS
 from orchestrator.engine.types import Definition, State
-from orchestrator.status import StepStatus
+from orchestrator.status import ProcessStatus, StepStatus
 
 AT_WORK = frozenset({StepStatus.RUNNING, StepStatus.RETRYING}) | COMPENSATION_IN_PROGRESS
 
@@ -43,3 +43,14 @@ def retry_target(definition: Definition, state: State) -> str | None:
         if state.steps[spec.key].status in (StepStatus.RETRYING, StepStatus.COMPENSATION_RETRYING):
             return spec.key
     return None
+
+
+def retrying_attempt(state: State) -> int:
+    """The attempt a running process's failing step has reached while it waits for its retry
+    (the highest, when several do), 0 when no step of a running process is backing off."""
+    if state.status != ProcessStatus.RUNNING or state.paused:
+        return 0
+    return max(
+        (st.attempt - st.budget_from for st in state.steps.values() if st.status == StepStatus.RETRYING),
+        default=0,
+    )
