@@ -123,6 +123,8 @@ class ProcessInstance(models.Model):
             models.Index(fields=["status", "-created_at"], name="process_status_created"),
             models.Index(fields=["-created_at", "-id"], name="process_created"),
             models.Index(fields=["updated_at"], name="process_updated"),
+            # The Metrics page's processes ended per minute (orchestrator.charts).
+            models.Index(fields=["ended_at"], name="process_ended", condition=Q(ended_at__isnull=False)),
             # The list's trouble (decision 42): few rows each, counted and listed by these alone.
             models.Index(fields=["created_at"], name="process_retrying", condition=Q(retrying_attempt__gt=0)),
             models.Index(
@@ -212,6 +214,14 @@ class HistoryEntry(models.Model):
         verbose_name = "history entry"
         verbose_name_plural = "history entries"
         constraints = [models.UniqueConstraint(fields=["process", "seq"], name="event_process_seq_unique")]
+        indexes = [
+            # The Metrics page's failure rates and latencies read the step replies of a time range.
+            models.Index(
+                fields=["created_at"],
+                name="event_step_reply_created",
+                condition=Q(type__in=["step.succeeded", "step.failed"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.type}"
