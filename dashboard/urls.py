@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import bulk, charts, process, processes, services
+from dashboard.views import bulk, charts, process, processes, services, workers
 from dashboard.views.health import healthz, readyz
 from dashboard.views.metrics import metrics
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("services/<slug:service>/faults/", services.faults_save, name="faults"),
     path("charts/", charts.charts, name="charts"),
     path("charts/data", charts.charts_data_view, name="charts_data"),
+    path("workers/", workers.workers, name="workers"),
+    path("workers/panel", workers.workers_panel, name="workers_panel"),
     path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
