@@ -6,6 +6,9 @@ import json
 import logging
 from typing import Any
 
+from django.db import transaction
+
+from orchestrator import instruments
 from orchestrator.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -27,4 +30,6 @@ def dead_letter_keep(
         task_name=task_name, body=text, reason=reason, process_id=process_id, queue=queue
     )
     logger.warning("dead letter from %s: %s", task_name, reason)
+    # Counted once kept: a batch rolled back and handled again one reply at a time counts once.
+    transaction.on_commit(instruments.dead_letter_kept)
     return letter

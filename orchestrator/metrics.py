@@ -2,23 +2,37 @@
 
 Processes waiting for an operator, timers overdue (nothing is firing them: is beat running?),
 outbox rows not published (is the broker reachable?) and dead letters all mean someone should look.
+Each is read through an index or a kept count: a scrape costs the same at a million processes.
+
+Beside them, the counters and histograms of orchestrator.instruments, summed over every process
+when PROMETHEUS_MULTIPROC_DIR is set (`metrics_registry`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry, Metric
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from orchestrator.instruments import multiprocess_dir
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.selectors import process_counts
 from orchestrator.status import ProcessStatus
 
+logger = logging.getLogger(__name__)
+
 OVERDUE_AFTER = timedelta(seconds=30)
+# A broker that does not answer within this costs the scrape no more, and its depths are left out.
+BROKER_TIMEOUT = 1.0
 
 
 class EngineCollector(Collector):
@@ -38,6 +52,12 @@ class EngineCollector(Collector):
             "orchestrator_processes_waiting_for_operator",
             "Processes that only an operator can move on.",
             value=sum(n for (_, status), n in counts.items() if ProcessStatus(status).waits_for_operator),
+        )
+        # Both through the partial index on wake_at (process_wake_at).
+        yield GaugeMetricFamily(
+            "orchestrator_timers_due",
+            "Processes with a timer due now (fired at the next tick).",
+            value=ProcessInstance.objects.filter(wake_at__lte=now).count(),
         )
         yield GaugeMetricFamily(
             "orchestrator_timers_overdue",
@@ -61,3 +81,91 @@ class EngineCollector(Collector):
             "Messages kept because they could not be taken, in the last hour.",
             value=DeadLetter.objects.filter(received_at__gte=now - timedelta(hours=1)).count(),
         )
+        depth = GaugeMetricFamily(
+            "orchestrator_queue_depth",
+            "Messages waiting in each queue of the broker (left out when the broker does not answer).",
+            labels=["queue"],
+        )
+        for queue, n in queue_depths().items():
+            depth.add_metric([queue], n)
+        yield depth
+
+
+def queue_depths() -> dict[str, int]:
+    """The length of each queue in settings.ALL_QUEUES, as the broker tells it; {} when it does
+    not answer (or runs in this process: embedded mode)."""
+    url = str(settings.CELERY_BROKER_URL)
+    try:
+        if url.startswith(("redis://", "rediss://")):
+            return _redis_depths(url)
+        if url.startswith("amqp://"):
+            return _amqp_depths(url)
+    except Exception:
+        logger.warning("queue depths unknown: the broker does not answer", exc_info=True)
+    return {}
+
+
+def _redis_depths(url: str) -> dict[str, int]:
+    """LLEN of each queue's list, and of its priority lists (kombu's layout: name, then name with
+    its separator and step, for steps 3, 6 and 9)."""
+    import redis
+    from kombu.transport.redis import PRIORITY_STEPS
+
+    client = redis.Redis.from_url(url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT)
+    try:
+        keys = {
+            queue: [queue] + [f"{queue}\x06\x16{step}" for step in PRIORITY_STEPS if step]
+            for queue in settings.ALL_QUEUES
+        }
+        pipe = client.pipeline(transaction=False)
+        for names in keys.values():
+            for name in names:
+                pipe.llen(name)
+        lengths = iter(pipe.execute())
+        return {queue: sum(next(lengths) for _ in names) for queue, names in keys.items()}
+    finally:
+        client.close()
+
+
+def _amqp_depths(url: str) -> dict[str, int]:
+    """A passive queue_declare of each queue (one that does not exist yet is left out)."""
+    from kombu import Connection
+
+    depths: dict[str, int] = {}
+    with Connection(url, connect_timeout=BROKER_TIMEOUT) as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        for queue in settings.ALL_QUEUES:
+            # A refused passive declare closes its channel: one channel per queue.
+            channel: Any = connection.channel()
+            with channel:
+                try:
+                    _, count, _ = channel.queue_declare(queue=queue, passive=True)
+                except connection.channel_errors:
+                    continue
+                depths[queue] = int(count)
+    return depths
+
+
+class _DefaultRegistry(Collector):
+    """This process's default registry (the instruments, the process and platform collectors)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+_single_process = CollectorRegistry(auto_describe=False)
+_single_process.register(EngineCollector())
+_single_process.register(_DefaultRegistry())
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What a scrape reads: the database's gauges, and the instruments of every process writing to
+    PROMETHEUS_MULTIPROC_DIR (a registry made for each scrape, as prometheus_client asks), or of
+    this process alone without it."""
+    directory = multiprocess_dir()
+    if not directory:
+        return _single_process
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=directory)
+    registry.register(EngineCollector())
+    return registry

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from config.logging import process_context
-from orchestrator import signals
+from orchestrator import instruments, signals
 from orchestrator.actions import Operator, action_get
 from orchestrator.commands import input_problems
 from orchestrator.dead_letters import dead_letter_keep
@@ -135,6 +136,14 @@ def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outco
 
 
 def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.event") -> list[Outcome]:
+    """Take replies in one transaction (`_messages_handle`), timed for the metrics."""
+    started = time.perf_counter()
+    outcomes = _messages_handle(bodies, task_name)
+    instruments.replies_handled(len(bodies), time.perf_counter() - started)
+    return outcomes
+
+
+def _messages_handle(bodies: Sequence[Any], task_name: str) -> list[Outcome]:
     """Take replies in one transaction: each process locked once, in id order (two workers
     never deadlock), its events applied in the order they came, one commit for all.
 
@@ -167,7 +176,7 @@ def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.eve
                     "a batch of %d replies could not be applied together: one at a time", len(replies)
                 )
                 return [
-                    outcome or message_handle(body, task_name=task_name)
+                    outcome or _messages_handle([body], task_name)[0]
                     for outcome, body in zip(outcomes, bodies, strict=True)
                 ]
             index, reply = replies[0]
@@ -369,6 +378,7 @@ class _Change:
     rows: list[HistoryEntry]
     commands: list[Command]
     at: datetime
+    tally: instruments.Tally
 
     @property
     def ended(self) -> bool:
@@ -408,8 +418,10 @@ def _decided(
     spec = definition_for_run(definition)
     rows: list[HistoryEntry] = []
     commands: list[Command] = []
+    tally = instruments.Tally(instance.workflow_name)
     for event in events:
         decision = decide(spec, state, event)
+        tally.event(spec, state, event, decision.commands)
         state = decision.state
         commands.extend(decision.commands)
         rows.append(
@@ -442,7 +454,7 @@ def _decided(
     instance.in_doubt = any_in_doubt(state)
     instance.retrying_attempt = retrying_attempt(state)
     instance.updated_at = timezone.now()
-    return _Change(instance, state, previous_status, rows, commands, events[-1].at)
+    return _Change(instance, state, previous_status, rows, commands, events[-1].at, tally)
 
 
 def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
@@ -510,6 +522,7 @@ def _write(changes: Sequence[_Change]) -> None:
                 logger.info("process %s -> %s", change.previous_status, change.state.status)
         if change.ended:
             outbox_discard(change.instance, change.at)
+            change.tally.end(change.state)
         transaction.on_commit(
             partial(
                 signals.process_changed.send,
@@ -518,3 +531,4 @@ def _write(changes: Sequence[_Change]) -> None:
                 status=change.state.status,
             )
         )
+    transaction.on_commit(partial(instruments.tallies_record, [change.tally for change in changes]))

@@ -5,12 +5,9 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orchestrator.metrics import EngineCollector
-
-_registry = CollectorRegistry(auto_describe=False)
-_registry.register(EngineCollector())
+from orchestrator.metrics import metrics_registry
 
 
 @require_GET
@@ -24,4 +21,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent.encode(), expected.encode()):
             return HttpResponse("metrics need the METRICS_TOKEN as a bearer token\n", status=401)
-    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
