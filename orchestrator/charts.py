@@ -113,7 +113,7 @@ def step_replies(window: Window) -> Any:
         command_attempt=Cast(KeyTextTransform("attempt", "body"), IntegerField()),
         command_kind=KeyTextTransform("kind", "body"),
     ).filter(
-        process=OuterRef("process"),
+        process_id=OuterRef("process_id"),
         command_step=OuterRef("step"),
         command_attempt=OuterRef("attempt"),
         command_kind="action",
