@@ -138,7 +138,8 @@ class ProcessQuery(Schema):
     step: str = Field(default="", max_length=64)
     created_after: datetime | None = None
     created_before: datetime | None = None
-    retrying: bool = False
+    failing: bool = False  # retrying, in doubt or waiting for an operator now
+    had_retries: bool = False  # some step needed more than one attempt
     in_doubt: bool = False
     waiting: bool = False
     q: str = Field(default="", max_length=200)

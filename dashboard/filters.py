@@ -24,7 +24,10 @@ class ProcessFilter(forms.Form):
     created_before = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    retrying = forms.BooleanField(required=False, label="Retrying (attempt > 1)")
+    failing = forms.BooleanField(
+        required=False, label="Failing now", help_text="Retrying, in doubt or waiting for an operator"
+    )
+    had_retries = forms.BooleanField(required=False, label="Had retries (attempt > 1)")
     in_doubt = forms.BooleanField(required=False, label="In doubt")
     waiting = forms.BooleanField(required=False, label="Waiting for an operator")
     q = forms.CharField(
@@ -43,7 +46,8 @@ class ProcessFilter(forms.Form):
         "step",
         "created_after",
         "created_before",
-        "retrying",
+        "failing",
+        "had_retries",
         "in_doubt",
         "waiting",
         "q",
@@ -60,7 +64,8 @@ class ProcessFilter(forms.Form):
             step=data.get("step") or "",
             created_after=data.get("created_after"),
             created_before=data.get("created_before"),
-            retrying=bool(data.get("retrying")),
+            failing=bool(data.get("failing")),
+            had_retries=bool(data.get("had_retries")),
             in_doubt=bool(data.get("in_doubt")),
             waiting=bool(data.get("waiting")),
             q=data.get("q") or "",

@@ -14,27 +14,42 @@ from booking.ledger import ledger_lines
 from dashboard import actions, selectors
 from dashboard.filters import ProcessFilter
 from dashboard.views.access import BOOKING_VIEW_PERMISSION
-from orchestrator.actions import BULK_PERMISSION
+from orchestrator.actions import ACTIONS, BULK_PERMISSION, ActionName
 from orchestrator.definitions import kept_steps_of
 from orchestrator.engine.types import State
 from orchestrator.graph import graph_layout, step_label
 from orchestrator.models import DeadLetter, ProcessInstance
-from orchestrator.selectors import definition_of, process_page, state_of, status_counts
+from orchestrator.selectors import (
+    attention_items,
+    definition_of,
+    process_page,
+    process_troubles,
+    state_of,
+    status_counts,
+    trouble_counts,
+)
 
 
 def list_context(params: QueryDict, user: Any) -> dict[str, Any]:
     form = ProcessFilter(params)
     page = process_page(form.filter(selectors.processes_for_list()), cursor=params.get("cursor"))
+    troubles = process_troubles(page.rows)
+    for row in page.rows:
+        row.trouble = troubles.get(str(row.pk))  # type: ignore[attr-defined]
     query = params.copy()
     query.pop("cursor", None)
+    counts = status_counts()
     return {
         "form": form,
         "page": page,
         "query": query.urlencode(),
         "first_page": not params.get("cursor"),
-        "counts": status_counts(),
+        "counts": counts,
+        "trouble": trouble_counts(counts),
+        "attention": attention_items(now=timezone.now()),
         "bulk_actions": selectors.bulk_actions_to_show(),
         "may_bulk": user.has_perm(BULK_PERMISSION),
+        "may_retry": user.has_perm(ACTIONS[ActionName.RETRY].permission),
         "may_see_bookings": user.has_perm(BOOKING_VIEW_PERMISSION),
         "dead_letters_today": DeadLetter.objects.filter(
             received_at__gte=timezone.now() - timedelta(days=1)
@@ -50,6 +65,7 @@ def list_fragments(params: QueryDict, user: Any) -> str:
         render_to_string(name, context)
         for name in (
             "dashboard/_counts.html",
+            "dashboard/_attention.html",
             "dashboard/_process_rows.html",
             "dashboard/_bulk_progress.html",
         )

@@ -37,6 +37,9 @@ class OperatorAction:
     permission: str
     step: StepUse
     destructive: bool = False  # undoes what services did: asks twice as loudly
+    # A plain retry asks the service again what it was asked already: a reason helps the history,
+    # but an operator fixing a failing booking from the list need not write one.
+    needs_reason: bool = True
 
     @property
     def per_step(self) -> bool:
@@ -52,6 +55,7 @@ ACTIONS: dict[str, OperatorAction] = {
             EventType.OPERATOR_RETRIED,
             "orchestrator.retry_step",
             StepUse.OPTIONAL,
+            needs_reason=False,
         ),
         OperatorAction(
             ActionName.SKIP, "Skip…", EventType.OPERATOR_SKIPPED, "orchestrator.skip_step", StepUse.REQUIRED

@@ -25,6 +25,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
+from orchestrator.engine.summary import retry_target
 from orchestrator.engine.types import ACTION, Definition, Event, State
 from orchestrator.models import HistoryEntry, ProcessCount, ProcessInstance, WorkflowDefinition
 from orchestrator.processes import ProcessNotFound
@@ -46,7 +47,8 @@ class ProcessFilters:
     step: str = ""  # a step being worked on or waiting for someone
     created_after: datetime | None = None
     created_before: datetime | None = None
-    retrying: bool = False  # some step needed more than one attempt
+    failing: bool = False  # failing now: retrying, in doubt or waiting for an operator
+    had_retries: bool = False  # some step needed more than one attempt (ended processes too)
     in_doubt: bool = False
     waiting: bool = False  # waits for an operator
     q: str = ""  # one search box: see `search_condition`
@@ -70,7 +72,9 @@ def processes_matching(
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         queryset = queryset.filter(created_at__lt=filters.created_before)
-    if filters.retrying:
+    if filters.failing:
+        queryset = queryset.filter(pk__in=_failing_ids())
+    if filters.had_retries:
         queryset = queryset.filter(max_attempt__gt=1)
     if filters.in_doubt:
         queryset = queryset.filter(in_doubt=True)
@@ -79,6 +83,148 @@ def processes_matching(
     if q := filters.q.strip():
         queryset = queryset.filter(search_condition(q))
     return queryset
+
+
+# The trouble the list shows, each a condition an index serves on its own (decision 42): a step of
+# a running process backing off after failures, a step in doubt in a process not ended, a process
+# waiting for an operator.
+RETRYING = Q(retrying_attempt__gt=0)
+IN_DOUBT = Q(in_doubt=True, ended_at__isnull=True)
+WAITING = Q(status=ProcessStatus.FAILED)
+OPEN_STATUSES = [status for status in ProcessStatus if not status.is_terminal]
+
+
+def _ids(*conditions: Q) -> QuerySet[Any]:
+    """The ids of the processes meeting any of `conditions`: a UNION of one index scan each,
+    where one OR would make PostgreSQL walk the table."""
+    found = [ProcessInstance.objects.filter(condition).values("pk").order_by() for condition in conditions]
+    return found[0].union(*found[1:])
+
+
+def _failing_ids() -> QuerySet[Any]:
+    return _ids(RETRYING, IN_DOUBT, WAITING)
+
+
+def trouble_counts(counts: dict[str, int] | None = None) -> dict[str, int]:
+    """How many processes are retrying after failures, in doubt, waiting for an operator.
+
+    Waiting is a status (the database keeps its count, decision 39: pass `status_counts()` when
+    at hand); the others are counted in one query over the few rows of their partial indexes,
+    whatever the size of the table (decision 42).
+    """
+    found = ProcessInstance.objects.filter(RETRYING | IN_DOUBT).aggregate(
+        retrying=Count("pk", filter=RETRYING), in_doubt=Count("pk", filter=IN_DOUBT)
+    )
+    waiting = (counts or status_counts())[ProcessStatus.FAILED]
+    return {"retrying": found["retrying"], "in_doubt": found["in_doubt"], "waiting": waiting}
+
+
+ATTENTION_ATTEMPT = 3  # a step retrying at this attempt or later needs a look
+ATTENTION_SIZE = 20
+
+
+def attention_processes(*, now: datetime, size: int = ATTENTION_SIZE) -> list[ProcessInstance]:
+    """What needs an operator's attention, oldest first: waiting for an operator, in doubt,
+    retrying at attempt ATTENTION_ATTEMPT or later, or not ended past its workflow's deadline."""
+    conditions = [WAITING, IN_DOUBT, Q(retrying_attempt__gte=ATTENTION_ATTEMPT)]
+    deadlines = WorkflowDefinition.objects.filter(deadline__isnull=False).values_list("pk", "deadline")
+    for definition_id, deadline in deadlines:
+        if deadline is not None:
+            conditions.append(
+                Q(definition_id=definition_id, status__in=OPEN_STATUSES, created_at__lt=now - deadline)
+            )
+    rows = ProcessInstance.objects.select_related("definition").filter(pk__in=_ids(*conditions))
+    return list(rows.order_by("created_at", "id")[:size])
+
+
+def past_deadline(process: ProcessInstance, *, now: datetime) -> bool:
+    deadline = process.definition.deadline
+    return deadline is not None and not process.status_now.is_terminal and process.created_at < now - deadline
+
+
+# --- trouble -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """Why a process on the list is not going well, read from its snapshot."""
+
+    kind: str  # "backoff" (waits for its retry) or "doubt" (timed out: the service may have acted)
+    step: str
+    attempt: int = 0  # of the current retry budget
+    max_attempts: int = 0
+    retry_at: datetime | None = None
+    error: str = ""
+
+
+def process_troubles(rows: list[ProcessInstance]) -> dict[str, Trouble]:
+    """By process id, the trouble of those `rows` that retry or are in doubt: the list defers the
+    snapshots, so only theirs are read, in one query."""
+    wanted = {str(row.pk): row for row in rows if row.retrying_attempt or (row.in_doubt and not row.ended_at)}
+    if not wanted:
+        return {}
+    found = {}
+    for pk, snapshot in ProcessInstance.objects.filter(pk__in=wanted).values_list("pk", "state"):
+        row = wanted[str(pk)]
+        trouble = trouble_in(definition_of(row), state_from_json(snapshot))
+        if trouble is not None:
+            found[str(pk)] = trouble
+    return found
+
+
+def trouble_in(definition: Definition, state: State) -> Trouble | None:
+    """A step in doubt first (the service may have acted), else the step furthest in its retries."""
+    for spec in definition.steps:
+        st = state.steps[spec.key]
+        if st.in_doubt and st.status not in (StepStatus.SUCCEEDED, StepStatus.COMPENSATED):
+            return Trouble(
+                "doubt",
+                spec.key,
+                st.attempt - st.budget_from,
+                spec.retry.max_attempts,
+                error=st.last_error,
+            )
+    retrying = [
+        (state.steps[spec.key], spec)
+        for spec in definition.steps
+        if state.steps[spec.key].status == StepStatus.RETRYING
+    ]
+    if not retrying:
+        return None
+    st, spec = max(retrying, key=lambda pair: pair[0].attempt - pair[0].budget_from)
+    return Trouble(
+        "backoff", spec.key, st.attempt - st.budget_from, spec.retry.max_attempts, st.retry_at, st.last_error
+    )
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A process in the attention panel: why it is there, and its one obvious next action."""
+
+    process: ProcessInstance
+    reasons: list[str]
+    retry_step: str | None  # "Retry now" retries this step; None: "Look"
+
+
+def attention_items(*, now: datetime) -> list[Attention]:
+    items = []
+    for process in attention_processes(now=now):
+        definition = definition_of(process)
+        state = state_from_json(process.state)
+        reasons = []
+        retry_step = None
+        if process.status_now.waits_for_operator:
+            reasons.append("waiting for an operator")
+            retry_step = retry_target(definition, state)
+        trouble = trouble_in(definition, state)
+        if trouble is not None and trouble.kind == "doubt":
+            reasons.append(f"{trouble.step} in doubt")
+        elif trouble is not None and process.retrying_attempt >= ATTENTION_ATTEMPT:
+            reasons.append(f"{trouble.step} retrying: attempt {trouble.attempt} of {trouble.max_attempts}")
+        if past_deadline(process, now=now):
+            reasons.append(f"past its deadline: {process.definition.deadline_reason or 'too long'}")
+        items.append(Attention(process, reasons, retry_step))
+    return items
 
 
 # What the search box also looks in, registered by the domains that know their data (say, a

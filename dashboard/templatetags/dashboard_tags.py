@@ -53,6 +53,21 @@ def since(moment: datetime | None) -> str:
 
 
 @register.filter
+def until(moment: datetime | None) -> str:
+    """How long until `moment`, e.g. "in 12 s" ("now" when it is due)."""
+    if moment is None:
+        return ""
+    seconds = int((moment - timezone.now()).total_seconds())
+    if seconds <= 0:
+        return "now"
+    if seconds < 60:
+        return f"in {seconds} s"
+    if seconds < 3600:
+        return f"in {seconds // 60} min"
+    return f"in {seconds // 3600} h"
+
+
+@register.filter
 def active_list(value: str) -> list[str]:
     return [key for key in str(value).split(",") if key]
 

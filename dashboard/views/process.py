@@ -7,6 +7,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import actions, fragments
@@ -89,7 +90,7 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()
     output = actions.skip_output_from(request.POST, context["fields"]) if action == "skip" else None
     try:
-        if not reason:
+        if not reason and ACTIONS[action].needs_reason:
             raise ValueError("Say why, for the history.")
         actions.act(
             process=process, action=action, user=request.user, reason=reason, step=step, output=output
@@ -106,7 +107,10 @@ def process_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
         return render(request, "dashboard/_action_dialog.html", context, status=422)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:process", pk=process.pk)
-    process.refresh_from_db()
     # The outcome as the engine recorded it, swapped into the page; the socket does the rest.
     done = render_to_string("dashboard/_action_done.html", {"action": ACTIONS[action]})
+    page = (request.htmx.current_url_abs_path or "").split("?")[0]  # type: ignore[attr-defined]
+    if page and page != reverse("dashboard:process", args=[process.pk]):
+        return HttpResponse(done)  # asked from the list: its socket refreshes the rows
+    process.refresh_from_db()
     return HttpResponse(done + fragments.detail_fragments(process, request.user))

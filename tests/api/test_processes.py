@@ -65,6 +65,16 @@ def test_list_filter_and_page_processes(api: ApiClient) -> None:
     assert api.call("get", "/api/processes?created_after=yesterday").status_code == 422
 
 
+def test_failing_now_and_had_retries_filter_as_on_the_dashboard(api: ApiClient) -> None:
+    failing_id = api.call("post", "/api/processes", START).json()["id"]
+    healthy_id = api.call("post", "/api/processes", {**START, "business_key": "ext-2"}).json()["id"]
+    answer(last_command(ProcessInstance.objects.get(pk=failing_id), "payment"), succeeded=False)
+    failing = api.call("get", "/api/processes?failing=true").json()["items"]
+    assert [p["id"] for p in failing] == [failing_id]
+    assert api.call("get", "/api/processes?had_retries=true").json()["items"] == []  # one attempt so far
+    assert {p["id"] for p in api.call("get", "/api/processes").json()["items"]} == {failing_id, healthy_id}
+
+
 def test_get_a_process_and_its_history(api: ApiClient) -> None:
     process_id = api.call("post", "/api/processes", START).json()["id"]
     process = ProcessInstance.objects.get(pk=process_id)

@@ -75,9 +75,20 @@ def test_retry_goes_through_the_engine_with_who_and_why(operator: Client) -> Non
 
 def test_an_action_without_a_reason_is_refused_with_a_message(operator: Client) -> None:
     process = waiting_for_operator()
-    response = operator.post(f"/processes/{process.pk}/actions/retry/", {"step": "payment", "reason": " "})
+    response = operator.post(f"/processes/{process.pk}/actions/cancel/", {"reason": " "})
     assert response.status_code == 422
     assert b"Say why" in response.content
+
+
+def test_a_plain_retry_needs_no_reason(operator: Client) -> None:
+    process = waiting_for_operator()
+    dialog = operator.get(f"/processes/{process.pk}/actions/retry/").content.decode()
+    assert "optional" in dialog and 'name="reason" required' not in dialog
+    response = operator.post(f"/processes/{process.pk}/actions/retry/", {"reason": " "})
+    assert response.status_code == 302
+    process.refresh_from_db()
+    assert process.status == "running"
+    assert process.events.filter(type="operator.retried").get().reason == ""
 
 
 def test_an_action_that_no_longer_applies_is_a_409_with_the_reason(operator: Client) -> None:
