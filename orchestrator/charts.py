@@ -130,21 +130,63 @@ def step_replies(window: Window) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class _ReplyFact:
+    service: str
+    step: str
+    failed: bool
+    minute: int
+    latency_ms: float | None
+
+
+def _reply_facts(window: Window) -> list[_ReplyFact]:
+    """The step replies of the window matched with their commands in Python: SQLite (the
+    embedded demo, small by nature), where Django mixes up the JSON paths' parameters of the
+    subquery above."""
+    replies = list(
+        HistoryEntry.objects.filter(
+            type__in=STEP_REPLIES, created_at__gte=window.since, created_at__lt=window.until
+        ).values_list("process_id", "step", "attempt", "type", "created_at")
+    )
+    commands: dict[tuple[Any, Any, Any], tuple[str, datetime]] = {}
+    rows = Outbox.objects.filter(process_id__in={reply[0] for reply in replies}).values_list(
+        "process_id", "body", "queue", "created_at"
+    )
+    for process_id, body, queue, created_at in rows:
+        if isinstance(body, dict) and body.get("kind") == "action":
+            commands.setdefault((process_id, body.get("step"), body.get("attempt")), (queue, created_at))
+    facts = []
+    for process_id, step, attempt, type_, created_at in replies:
+        queue, sent_at = commands.get((process_id, step, attempt), ("unknown", None))
+        latency = (created_at - sent_at).total_seconds() * 1000 if sent_at else None
+        minute = _epoch(created_at) // 60 * 60
+        facts.append(_ReplyFact(queue, step, type_ == EventType.STEP_FAILED, minute, latency))
+    return facts
+
+
 def failures(window: Window) -> dict[str, dict[str, Any]]:
     """Per service: attempts and failures in each minute, and over the whole window."""
-    rows = (
-        step_replies(window)
-        .annotate(minute=TruncMinute("created_at"))
-        .values("service", "minute")
-        .annotate(attempts=Count("pk"), failed=Count("pk", filter=Q(type=EventType.STEP_FAILED)))
-        .order_by()
-    )
+    if connection.vendor == "postgresql":
+        rows = [
+            (row["service"] or "unknown", _epoch(row["minute"]), row["failed"], row["attempts"])
+            for row in step_replies(window)
+            .annotate(minute=TruncMinute("created_at"))
+            .values("service", "minute")
+            .annotate(attempts=Count("pk"), failed=Count("pk", filter=Q(type=EventType.STEP_FAILED)))
+            .order_by()
+        ]
+    else:
+        counted: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        for fact in _reply_facts(window):
+            counted[fact.service, fact.minute][0] += fact.failed
+            counted[fact.service, fact.minute][1] += 1
+        rows = [(service, minute, f, a) for (service, minute), (f, a) in counted.items()]
     services: dict[str, dict[str, Any]] = defaultdict(lambda: {"attempts": 0, "failed": 0, "by_minute": {}})
-    for row in rows:
-        service = services[row["service"] or "unknown"]
-        service["attempts"] += row["attempts"]
-        service["failed"] += row["failed"]
-        service["by_minute"][_epoch(row["minute"])] = (row["failed"], row["attempts"])
+    for name, minute, failed, attempts in rows:
+        service = services[name]
+        service["attempts"] += attempts
+        service["failed"] += failed
+        service["by_minute"][minute] = (failed, attempts)
     return dict(services)
 
 
@@ -157,9 +199,9 @@ def _quantile(sorted_values: list[float], fraction: float) -> float:
 
 def latencies(window: Window) -> dict[str, dict[str, Any]]:
     """Per step: how many replies, and p50/p95/p99 of their latency in milliseconds."""
-    replies = step_replies(window).filter(sent_at__isnull=False)
     result: dict[str, dict[str, Any]] = {}
     if connection.vendor == "postgresql":
+        replies = step_replies(window).filter(sent_at__isnull=False)
         aggregates = {f"p{round(q * 100)}": _PercentileCont("latency", fraction=q) for q in QUANTILES}
         rows = replies.values("step").annotate(n=Count("pk"), **aggregates).order_by("step")
         for row in rows:
@@ -171,10 +213,10 @@ def latencies(window: Window) -> dict[str, dict[str, Any]]:
                 },
             }
         return result
-    # Elsewhere (SQLite, the embedded demo, small by nature): sort in Python.
     values: dict[str, list[float]] = defaultdict(list)
-    for step, latency in replies.values_list("step", "latency"):
-        values[step].append(latency.total_seconds() * 1000)
+    for fact in _reply_facts(window):
+        if fact.latency_ms is not None:
+            values[fact.step].append(fact.latency_ms)
     for step in sorted(values):
         ordered = sorted(values[step])
         result[step] = {
