@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from orchestrator.definitions import definition_save
@@ -12,6 +13,9 @@ from orchestrator.status import OnExhausted, StepPhase
 # Eight attempts at 20% technical failures leave about three in a million steps to an operator.
 RETRY = RetryPolicy(max_attempts=8, initial_delay=0.5, multiplier=2.0, max_delay=5.0, jitter=0.2)
 TIMEOUT = 10.0
+# The hotel holds the room for half an hour: a trip not booked (or undone) by then needs a look.
+DEADLINE = timedelta(minutes=30)
+DEADLINE_REASON = "the hotel hold expires 30 minutes after the start"
 
 
 def trip_steps(*, parallel: bool, timeout: float = TIMEOUT) -> list[StepSpec]:
@@ -71,7 +75,13 @@ def demo_workflows_load() -> list[str]:
         if WorkflowDefinition.objects.filter(name=name).exists():
             continue
         definition_save(
-            name=name, version=1, description=description, steps=trip_steps(parallel=parallel), activate=True
+            name=name,
+            version=1,
+            description=description,
+            steps=trip_steps(parallel=parallel),
+            activate=True,
+            deadline=DEADLINE,
+            deadline_reason=DEADLINE_REASON,
         )
         created.append(name)
     return created

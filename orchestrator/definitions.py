@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from orchestrator.commands import commands_all
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
-from orchestrator.engine.validate import Problem, definition_problems, kept_steps
+from orchestrator.engine.validate import Problem, deadline_problems, definition_problems, kept_steps
 from orchestrator.models import StepDefinition, WorkflowDefinition
 from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
 
@@ -100,16 +101,31 @@ def definition_active(name: str) -> WorkflowDefinition | None:
 
 @transaction.atomic
 def definition_save(
-    *, name: str, version: int, description: str, steps: list[StepSpec], activate: bool = False
+    *,
+    name: str,
+    version: int,
+    description: str,
+    steps: list[StepSpec],
+    activate: bool = False,
+    deadline: timedelta | None = None,
+    deadline_reason: str = "",
 ) -> WorkflowDefinition:
-    """Create (or replace, while unused) one version of a workflow, validated first."""
+    """Create (or replace, while unused) one version of a workflow, validated first.
+
+    `deadline`: how long after its start a process should have ended (the attention view shows
+    those past it), and `deadline_reason` why, in a few words.
+    """
     compiled = Definition(name=name, version=version, steps=tuple(steps))
     definition_check(compiled)
+    if problems := deadline_problems(deadline.total_seconds() if deadline is not None else None):
+        raise InvalidDefinition(problems)
     WorkflowDefinition.objects.get_or_create(name=name, version=version)
     row = WorkflowDefinition.objects.select_for_update().get(name=name, version=version)
     if row.frozen_at is not None:
         raise InvalidDefinition([Problem(None, "version", f"{row} has processes and cannot change")])
     row.description = description
+    row.deadline = deadline
+    row.deadline_reason = deadline_reason
     row.steps.all().delete()
     StepDefinition.objects.bulk_create(
         StepDefinition(
@@ -133,7 +149,7 @@ def definition_save(
         for index, spec in enumerate(steps)
     )
     # Never write frozen_at from here: only definition_freeze sets it, under the same lock.
-    row.save(update_fields=["description", "updated_at"])
+    row.save(update_fields=["description", "deadline", "deadline_reason", "updated_at"])
     if activate:
         definition_activate(row)
     return row
@@ -169,6 +185,8 @@ def definition_new_version(definition: WorkflowDefinition) -> WorkflowDefinition
         name=definition.name,
         version=number,
         description=definition.description,
+        deadline=definition.deadline,
+        deadline_reason=definition.deadline_reason,
         status=DefinitionStatus.DRAFT,
     )
     steps = list(definition.steps.all())

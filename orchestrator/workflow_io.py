@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from django.db import transaction
@@ -22,7 +23,7 @@ from orchestrator.definitions import (
     definition_save,
 )
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
-from orchestrator.engine.validate import definition_problems
+from orchestrator.engine.validate import deadline_problems, definition_problems
 from orchestrator.models import WorkflowDefinition
 from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
 
@@ -58,6 +59,9 @@ class WorkflowFile(BaseModel):
     version: int = Field(ge=1)
     description: str = ""
     status: Literal["draft", "active", "retired"] = "draft"
+    # The business deadline: seconds after its start by which a process should have ended.
+    deadline: float | None = None
+    deadline_reason: str = Field(default="", max_length=200)
     steps: list[StepFile]
 
 
@@ -105,6 +109,8 @@ def workflows_export(definitions: list[WorkflowDefinition]) -> str:
                 "version": row.version,
                 "description": row.description,
                 "status": row.status,
+                "deadline": row.deadline.total_seconds() if row.deadline is not None else None,
+                "deadline_reason": row.deadline_reason,
                 "steps": [_step_file(spec) for spec in compiled.steps],
             }
         )
@@ -161,6 +167,7 @@ def workflows_import(text: str, *, rights: ImportRights = ALL_RIGHTS) -> list[st
         seen.add((workflow.name, workflow.version))
         compiled = Definition(workflow.name, workflow.version, tuple(_spec(step) for step in workflow.steps))
         problems += [f"{where}: {problem}" for problem in definition_problems(compiled, commands)]
+        problems += [f"{where}: {problem}" for problem in deadline_problems(workflow.deadline)]
         existing = WorkflowDefinition.objects.filter(name=workflow.name, version=workflow.version).first()
         if (
             existing is not None
@@ -198,7 +205,11 @@ def _refusals(
         existing is not None
         and existing.frozen_at is None
         and not rights.change
-        and (definition_compile(existing) != compiled or existing.description != workflow.description)
+        and (
+            definition_compile(existing) != compiled
+            or existing.description != workflow.description
+            or _deadline(existing) != (workflow.deadline, workflow.deadline_reason)
+        )
     ):
         refused.append("you may not replace an existing version")
     current = existing.status if existing is not None else DefinitionStatus.DRAFT
@@ -206,6 +217,10 @@ def _refusals(
         verb = "activate" if workflow.status == DefinitionStatus.ACTIVE else "retire"
         refused.append(f"you may not {verb} a version (it needs the permission to change workflows)")
     return refused
+
+
+def _deadline(row: WorkflowDefinition) -> tuple[float | None, str]:
+    return (row.deadline.total_seconds() if row.deadline is not None else None, row.deadline_reason)
 
 
 def _apply(workflow: WorkflowFile) -> str:
@@ -217,7 +232,12 @@ def _apply(workflow: WorkflowFile) -> str:
         row = existing
     else:
         row = definition_save(
-            name=workflow.name, version=workflow.version, description=workflow.description, steps=steps
+            name=workflow.name,
+            version=workflow.version,
+            description=workflow.description,
+            steps=steps,
+            deadline=timedelta(seconds=workflow.deadline) if workflow.deadline is not None else None,
+            deadline_reason=workflow.deadline_reason,
         )
         action = f"{where}: {'replaced' if existing else 'created'}"
     if workflow.status == DefinitionStatus.ACTIVE and row.status != DefinitionStatus.ACTIVE:

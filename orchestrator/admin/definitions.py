@@ -28,7 +28,7 @@ from orchestrator.definitions import (
     definition_retire,
 )
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
-from orchestrator.engine.validate import definition_problems, kept_steps
+from orchestrator.engine.validate import deadline_problems, definition_problems, kept_steps
 from orchestrator.graph import graph_layout
 from orchestrator.models import (
     StepDefinition,
@@ -149,14 +149,38 @@ class StepInline(admin.TabularInline):
         return not _frozen(obj) and super().has_delete_permission(request, obj)
 
 
+class WorkflowDefinitionForm(forms.ModelForm):
+    class Meta:
+        model = WorkflowDefinition
+        fields = ["name", "version", "description", "deadline", "deadline_reason"]
+
+    def clean_deadline(self) -> Any:
+        deadline = self.cleaned_data.get("deadline")
+        problems = deadline_problems(deadline.total_seconds() if deadline is not None else None)
+        if problems:
+            raise ValidationError(problems[0].message)
+        return deadline
+
+
 @admin.register(WorkflowDefinition)
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
+    form = WorkflowDefinitionForm
     list_display = ["name", "version", "status", "step_count", "process_count", "frozen_at", "updated_at"]
     list_display_links = ["name", "version"]
     list_filter = ["status", "name"]
     search_fields = ["name", "description"]
     readonly_fields = ["status", "frozen_at", "graph", "processes"]
-    fields = ["name", "version", "description", "status", "frozen_at", "graph", "processes"]
+    fields = [
+        "name",
+        "version",
+        "description",
+        "deadline",
+        "deadline_reason",
+        "status",
+        "frozen_at",
+        "graph",
+        "processes",
+    ]
     inlines = [StepInline]
     actions = ["new_version", "activate", "retire", "export_json"]
     change_list_template = "admin/orchestrator/workflowdefinition/change_list.html"

@@ -22,6 +22,15 @@ class Problem:
         return f"{where}{self.field}: {self.message}"
 
 
+def deadline_problems(seconds: float | None) -> list[Problem]:
+    """What is wrong with a workflow's business deadline (seconds after a process starts), if any."""
+    if seconds is None:
+        return []
+    if not 0 < seconds <= MAX_SECONDS:
+        return [Problem(None, "deadline", f"must be more than 0 s and at most {MAX_SECONDS // 86400} days")]
+    return []
+
+
 def kept_steps(definition: Definition, commands: Mapping[str, str | None]) -> list[str]:
     """Steps whose command declares an undo that the definition waives on purpose: what they did
     stays when the process compensates (a warning for whoever reads the definition or a process)."""
