@@ -373,17 +373,23 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
     )
 
+# Production mode writes one JSON object a line (for a log collector), embedded mode readable lines.
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if RUN_MODE == "production" else "line")
+if LOG_FORMAT not in {"json", "line"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or line, got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"process_context": {"()": "config.logging.ProcessContextFilter"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s%(process_tag)s %(message)s"},
+        "json": {"()": "config.logging.JsonLineFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "line",
+            "formatter": LOG_FORMAT,
             "filters": ["process_context"],
         },
     },

@@ -211,7 +211,7 @@ def _batch_apply(
         if process_id not in instances:
             outcomes[index] = _kept(task_name, bodies[index], "unknown process", process_id=process_id)
         elif reply.message_id in seen:
-            with process_context(process_id):
+            with process_context(process_id, step=reply.step, attempt=reply.attempt):
                 logger.info("duplicate message %s dropped", reply.message_id)
             outcomes[index] = Outcome("duplicate", process_id)
         else:
@@ -221,7 +221,8 @@ def _batch_apply(
     changes = []
     for process_id, process_events in events.items():
         instance = instances[process_id]
-        with process_context(process_id):
+        last = process_events[-1]
+        with process_context(process_id, step=last.step, attempt=last.attempt):
             state = state_from_json(instance.state)
             changes.append(_decided(instance, instance.definition, state, process_events))
     if changes:
@@ -273,7 +274,7 @@ def operator_act(
     kind = action_get(action)
     if not user.has_perm(kind.permission):
         raise PermissionDenied(f"You need the permission {kind.permission!r} for this.")
-    with process_context(process_id), transaction.atomic():
+    with process_context(process_id, step=step), transaction.atomic():
         instance = _locked(process_id)
         if instance is None:
             raise ProcessNotFound(f"no process {process_id}")
@@ -440,7 +441,13 @@ def _decided(
             )
         )
         if decision.note:
-            logger.info("%s %s: %s", event.type, event.step or "", decision.note)
+            logger.info(
+                "%s %s: %s",
+                event.type,
+                event.step or "",
+                decision.note,
+                extra={"step": event.step, "attempt": event.attempt},
+            )
     previous_status = instance.status
     instance.state = state_to_json(state)
     instance.status = state.status
@@ -518,7 +525,8 @@ def _write(changes: Sequence[_Change]) -> None:
     outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
     for change in changes:
         if change.state.status != change.previous_status:
-            with process_context(str(change.instance.pk)):
+            cause = change.rows[-1]  # the event that changed the status
+            with process_context(str(change.instance.pk), step=cause.step or None, attempt=cause.attempt):
                 logger.info("process %s -> %s", change.previous_status, change.state.status)
         if change.ended:
             outbox_discard(change.instance, change.at)

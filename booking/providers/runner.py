@@ -63,7 +63,7 @@ def command_run(
     except MalformedMessage as exc:
         dead_letter_keep(task_name, body, f"malformed command: {exc}")
         return None
-    with process_context(command.process_id):
+    with process_context(command.process_id, step=command.step, attempt=command.attempt):
         try:
             standing = command_standing(
                 process_id=command.process_id, step=command.step, kind=command.kind, attempt=command.attempt

@@ -1,4 +1,5 @@
-"""Every process logs at LOG_LEVEL: a worker shows the engine's INFO lines when asked to."""
+"""Every process logs at LOG_LEVEL: a worker shows the engine's INFO lines when asked to (one JSON
+object a line, production mode)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,12 @@ def test_a_worker_logs_at_log_level(production_env: dict[str, str], trip_workflo
         outbox_relay(older_than=0)  # hand the booking's first command to the worker
         # Logged at every level: a reply for no process becomes a dead letter.
         app.send_task("orchestrator.event", args=({"not": "a reply"},), queue=settings.ORCHESTRATOR_QUEUE)
-        worker.wait_for_line(r"WARNING .*dead letter from orchestrator\.event", timeout=60)
+        worker.wait_for_line(r'"level": "WARNING".*dead letter from orchestrator\.event', timeout=60)
         if level == "INFO":
             # The engine's INFO lines, tagged with the process they are about.
-            worker.wait_for_line(r"INFO .*" + re.escape(f"[process={booking.process_id}]"), timeout=60)
+            pattern = r'"level": "INFO".*' + re.escape(f'"process_id": "{booking.process_id}"')
+            worker.wait_for_line(pattern, timeout=60)
         else:
-            assert " INFO " not in worker.output
+            assert '"level": "INFO"' not in worker.output
     finally:
         worker.interrupt()
