@@ -54,13 +54,14 @@ class QueueState:
 class WorkersLook:
     looked_at: datetime
     answered: bool  # some worker answered the broadcast in time
+    embedded: bool = False  # the workers are threads of this process: nobody to ask
     broker_error: str = ""
     workers: list[WorkerSeen] = field(default_factory=list)
     queues: list[QueueState] = field(default_factory=list)
 
     @property
     def without_consumer(self) -> list[str]:
-        return [q.name for q in self.queues if not q.consumers]
+        return [q.name for q in self.queues if q.consumers == 0]
 
     @property
     def growing(self) -> list[str]:
@@ -158,6 +159,12 @@ def workers_look(*, timeout: float = INSPECT_TIMEOUT) -> WorkersLook:
     Never raises for a broker that is down: the look says what it could not learn."""
     now = timezone.now()
     look = WorkersLook(looked_at=now, answered=False)
+    if settings.EMBEDDED_WORKERS:
+        look.embedded = True
+        look.queues = [
+            QueueState(q, depth=None, previous_depth=None, consumers=None) for q in settings.ALL_QUEUES
+        ]
+        return look
     answering: dict[str, tuple[str, ...]] = {}
     depths: dict[str, tuple[int, int | None]] = {}
     try:
