@@ -79,6 +79,7 @@ def test_make_run_in_production_mode_supervises_web_workers_and_beat(
         "PORT": str(port),
         "SECRET_KEY": "test-" + "k" * 40,
         "RUN_DIR": str(tmp_path / "run"),
+        "METRICS_TOKEN": "metrics-" + "t" * 32,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     server = WatchedProcess(["make", "run"], env=env, cwd=ROOT).start()
@@ -109,6 +110,18 @@ def test_make_run_in_production_mode_supervises_web_workers_and_beat(
             assert time.monotonic() < deadline, status
             time.sleep(0.5)
         assert status.count("RUNNING") == workers + 2, status
+        # Each supervised process writes its counters to files of its own in one directory, which
+        # make run emptied at start; /metrics sums them.
+        written = {path.stem.rsplit("_", 1)[1] for path in (tmp_path / "run" / "prometheus").glob("*.db")}
+        supervised = {
+            supervisorctl(env, "pid", name).strip() for name in ("web", "orchestrator:orchestrator-0")
+        }
+        assert supervised <= written, (supervised, written)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {env['METRICS_TOKEN']}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert b"orchestrator_dead_letters_total 0.0" in response.read()
 
         # A worker killed as the OOM killer would: back within seconds, the rest untouched.
         before = int(supervisorctl(env, "pid", payments_worker))
