@@ -68,6 +68,7 @@ class JsonLineFormatter(JsonFormatter):
         super().__init__(
             "%(levelname)s %(name)s %(message)s %(process_id)s %(step)s %(attempt)s",
             rename_fields={"levelname": "level", "name": "logger"},
-            reserved_attrs=[*RESERVED_ATTRS, "process_tag"],
+            # uvicorn's color_message repeats the message with terminal colours.
+            reserved_attrs=[*RESERVED_ATTRS, "process_tag", "color_message"],
             timestamp="time",
         )
