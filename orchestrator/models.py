@@ -125,7 +125,7 @@ class ProcessInstance(models.Model):
             models.Index(fields=["updated_at"], name="process_updated"),
             # The Metrics page's processes ended per minute (orchestrator.charts).
             models.Index(fields=["ended_at"], name="process_ended", condition=Q(ended_at__isnull=False)),
-            # The list's trouble (decision 42): few rows each, counted and listed by these alone.
+            # The list's trouble (decision 44): few rows each, counted and listed by these alone.
             models.Index(fields=["created_at"], name="process_retrying", condition=Q(retrying_attempt__gt=0)),
             models.Index(
                 fields=["created_at"],

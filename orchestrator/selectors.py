@@ -85,7 +85,7 @@ def processes_matching(
     return queryset
 
 
-# The trouble the list shows, each a condition an index serves on its own (decision 42): a step of
+# The trouble the list shows, each a condition an index serves on its own (decision 44): a step of
 # a running process backing off after failures, a step in doubt in a process not ended, a process
 # waiting for an operator.
 RETRYING = Q(retrying_attempt__gt=0)
@@ -115,7 +115,7 @@ def trouble_counts(counts: dict[str, int] | None = None) -> dict[str, int]:
 
     Waiting is a status (the database keeps its count, decision 39: pass `status_counts()` when
     at hand); the others are counted in one query over the few rows of their partial indexes,
-    whatever the size of the table (decision 42).
+    whatever the size of the table (decision 44).
     """
     found = ProcessInstance.objects.filter(RETRYING | IN_DOUBT).aggregate(
         retrying=Count("pk", filter=RETRYING), in_doubt=Count("pk", filter=IN_DOUBT)
