@@ -31,5 +31,5 @@ def dead_letter_keep(
     )
     logger.warning("dead letter from %s: %s", task_name, reason)
     # Counted once kept: a batch rolled back and handled again one reply at a time counts once.
-    transaction.on_commit(instruments.dead_letter_kept)
+    transaction.on_commit(instruments.dead_letter_kept, robust=True)
     return letter

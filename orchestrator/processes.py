@@ -539,4 +539,7 @@ def _write(changes: Sequence[_Change]) -> None:
                 status=change.state.status,
             )
         )
-    transaction.on_commit(partial(instruments.tallies_record, [change.tally for change in changes]))
+    # robust: a metric that cannot be recorded is logged, never a failure of the committed work.
+    transaction.on_commit(
+        partial(instruments.tallies_record, [change.tally for change in changes]), robust=True
+    )
