@@ -69,6 +69,7 @@ TABLES = {
             "active_steps",
             "in_doubt",
             "max_attempt",
+            "retrying_attempt",
         ),
     ),
     "bookings": Table(
@@ -161,6 +162,7 @@ def template_build(trip: RehearsedTrip, definition_id: int) -> TripTemplate:
             columns["active_steps"],
             columns["in_doubt"],
             columns["max_attempt"],
+            columns["retrying_attempt"],
         ]
     )
     rows["bookings"].append(
