@@ -13,9 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
-from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Metric
@@ -23,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from orchestrator import broker
 from orchestrator.instruments import multiprocess_dir
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.selectors import process_counts
@@ -94,56 +93,11 @@ class EngineCollector(Collector):
 def queue_depths() -> dict[str, int]:
     """The length of each queue in settings.ALL_QUEUES, as the broker tells it; {} when it does
     not answer (or runs in this process: embedded mode)."""
-    url = str(settings.CELERY_BROKER_URL)
     try:
-        if url.startswith(("redis://", "rediss://")):
-            return _redis_depths(url)
-        if url.startswith("amqp://"):
-            return _amqp_depths(url)
+        return {queue: depth for queue, (depth, _) in broker.queue_depths(timeout=BROKER_TIMEOUT).items()}
     except Exception:
         logger.warning("queue depths unknown: the broker does not answer", exc_info=True)
-    return {}
-
-
-def _redis_depths(url: str) -> dict[str, int]:
-    """LLEN of each queue's list, and of its priority lists (kombu's layout: name, then name with
-    its separator and step, for steps 3, 6 and 9)."""
-    import redis
-    from kombu.transport.redis import PRIORITY_STEPS
-
-    client = redis.Redis.from_url(url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT)
-    try:
-        keys = {
-            queue: [queue] + [f"{queue}\x06\x16{step}" for step in PRIORITY_STEPS if step]
-            for queue in settings.ALL_QUEUES
-        }
-        pipe = client.pipeline(transaction=False)
-        for names in keys.values():
-            for name in names:
-                pipe.llen(name)
-        lengths = iter(pipe.execute())
-        return {queue: sum(next(lengths) for _ in names) for queue, names in keys.items()}
-    finally:
-        client.close()
-
-
-def _amqp_depths(url: str) -> dict[str, int]:
-    """A passive queue_declare of each queue (one that does not exist yet is left out)."""
-    from kombu import Connection
-
-    depths: dict[str, int] = {}
-    with Connection(url, connect_timeout=BROKER_TIMEOUT) as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
-        for queue in settings.ALL_QUEUES:
-            # A refused passive declare closes its channel: one channel per queue.
-            channel: Any = connection.channel()
-            with channel:
-                try:
-                    _, count, _ = channel.queue_declare(queue=queue, passive=True)
-                except connection.channel_errors:
-                    continue
-                depths[queue] = int(count)
-    return depths
+        return {}
 
 
 class _DefaultRegistry(Collector):

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from config.celery import app
+from orchestrator.broker import broker_url
 from tests.support.metrics import record_in_a_process, scrape
 
 pytestmark = pytest.mark.django_db
@@ -43,11 +45,11 @@ def test_queue_depths_come_from_the_broker(client: Client, settings: Any) -> Non
 
     settings.METRICS_TOKEN = ""
     settings.RUN_MODE = "embedded"
-    if not str(settings.CELERY_BROKER_URL).startswith("redis"):
+    if not broker_url().startswith("redis"):
         pytest.skip("this test reads a Redis broker")
     queue = "metrics-test-queue"
     settings.ALL_QUEUES = (queue,)
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker = redis.Redis.from_url(broker_url())
     broker.delete(queue, f"{queue}\x06\x163")
     try:
         broker.rpush(queue, "a", "b", "c")
@@ -57,10 +59,12 @@ def test_queue_depths_come_from_the_broker(client: Client, settings: Any) -> Non
         broker.delete(queue, f"{queue}\x06\x163")
 
 
-def test_a_broker_away_leaves_the_depths_out_not_the_scrape(client: Client, settings: Any) -> None:
+def test_a_broker_away_leaves_the_depths_out_not_the_scrape(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.METRICS_TOKEN = ""
     settings.RUN_MODE = "embedded"
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")  # nothing listens there
     samples = scrape(client)
     assert not [name for name, _ in samples if name == "orchestrator_queue_depth"]
     assert ("orchestrator_timers_due", ()) in samples
