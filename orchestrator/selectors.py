@@ -165,9 +165,14 @@ class Trouble:
 
 
 def process_troubles(rows: list[ProcessInstance]) -> dict[str, Trouble]:
-    """By process id, the trouble of those `rows` that retry or are in doubt: the list defers the
-    snapshots, so only theirs are read, in one query."""
-    wanted = {str(row.pk): row for row in rows if row.retrying_attempt or (row.in_doubt and not row.ended_at)}
+    """By process id, the trouble of those `rows` that retry or are in doubt while they move on
+    their own (one waiting for an operator, or paused, says so by its status, which stays its
+    badge): the list defers the snapshots, so only theirs are read, in one query."""
+    wanted = {
+        str(row.pk): row
+        for row in rows
+        if row.status_now.moves_on_its_own and (row.retrying_attempt or row.in_doubt)
+    }
     if not wanted:
         return {}
     found = {}

@@ -49,6 +49,11 @@ class ProcessStatus(models.TextChoices):
     def waits_for_operator(self) -> bool:
         return self == ProcessStatus.FAILED
 
+    @property
+    def moves_on_its_own(self) -> bool:
+        """Running or compensating: nobody needs to act for its next command to go out."""
+        return self in (ProcessStatus.RUNNING, ProcessStatus.COMPENSATING)
+
 
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 
+from orchestrator.processes import timers_fire
 from tests.support.trouble import fail_payment, patient_workflow, started  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("patient_workflow")
@@ -51,3 +54,19 @@ def test_a_viewer_gets_look_not_retry(viewer: Client) -> None:
     page = viewer.get("/").content.decode()
     assert f"/processes/{waiting.pk}/actions/retry/" not in page
     assert "Look</a>" in page
+
+
+def test_a_booking_waiting_for_an_operator_says_so_though_a_step_was_in_doubt(operator: Client) -> None:
+    process = started()
+    for _ in range(2):  # the payment times out (in doubt), then its retry is due
+        assert process.wake_at is not None
+        timers_fire(now=process.wake_at + timedelta(milliseconds=1))
+        process.refresh_from_db()
+    assert process.in_doubt
+    waiting = fail_payment(process, 3)  # attempts 2 to 4 fail: it waits for an operator
+    assert waiting.status_now.waits_for_operator and waiting.in_doubt
+    page = operator.get("/").content.decode()
+    row = page[page.index(f'id="row-{waiting.pk}"') :].split("</tr>")[0]
+    assert "status-failed" in row and "Waiting for an operator" in row
+    assert "data-trouble" not in row  # the in-doubt tag stays beside the key
+    assert "data-row-retry" in row
