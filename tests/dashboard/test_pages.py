@@ -193,6 +193,8 @@ def test_the_live_badge_says_connecting_until_the_socket_opens(viewer: Client) -
     badge = re.search(r'<span class="live-state" id="live-state" data-state="(\w+)"[^>]*>([^<]*)<', html)
     assert badge is not None
     assert badge.groups() == ("connecting", "○ connecting…")
+    # A page without a socket has no badge, rather than one connecting for ever.
+    assert 'id="live-state"' not in viewer.get("/charts/").content.decode()
 
 
 def test_a_paused_process_cancelled_says_a_resume_runs_the_cancellation(db: None) -> None:
