@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from booking.demo import trip_steps
 from booking.faults import faults_set
 from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy
+from orchestrator.models import ProcessInstance
 from orchestrator.status import OnExhausted
 from tests.dashboard.conftest import OPERATOR_PERMISSIONS, READ_PERMISSIONS, book
 from tests.support.processes import WatchedProcess, free_port
@@ -66,6 +68,11 @@ def create_user(username: str, permissions: list[str]) -> list[str]:
 
 def create_booking(**overrides: Any) -> str:
     return str(book(WORKFLOW, **overrides).process_id)
+
+
+def last_change_at(process_id: str) -> float:
+    """When the process's state last changed (seconds since the epoch)."""
+    return ProcessInstance.objects.get(pk=process_id).updated_at.timestamp()
 
 
 class Backdoor:
@@ -309,3 +316,54 @@ def test_a_filter_holds_across_live_pushes(browser: Any, server: tuple[str, Back
     assert page.locator(f"#row-{other}").count() == 0
     assert page.locator(f"#row-{kept}").count() == 1
     assert page.input_value("#id_q") == "kept@example.com"
+
+
+def test_a_stuck_booking_shows_in_the_attention_panel_and_is_fixed_from_the_list_in_three_clicks(
+    browser: Any, server: tuple[str, Backdoor], request: pytest.FixtureRequest
+) -> None:
+    """With real workers: payments fail until the booking waits for an operator; the attention
+    panel shows it within a second; from the list, Retry now and one confirm finish it. The
+    Metrics page then draws its charts."""
+    base, backdoor = server
+    mode = request.node.callspec.params["server"]
+    page = browser.new_page(viewport={"width": 1440, "height": 950})
+    log_in(page, base, backdoor.run("create_user", "rita", OPERATOR_PERMISSIONS))
+    set_faults(page, base, "payments", technical="1")
+    page.goto(f"{base}/")
+    page.wait_for_selector("#live-state[data-state=open]")
+
+    stuck = backdoor.run("create_booking", customer_name="Edsger Dijkstra", customer_email="ed@example.com")
+    page.locator(f"#attention-{stuck}").wait_for(timeout=LIVE)
+    seen_at = time.time()
+    late = seen_at - backdoor.run("last_change_at", stuck)
+    assert late < 1.0, f"the attention panel showed the stuck booking {late:.2f} s after it got stuck"
+    assert "waiting for an operator" in page.locator(f"#attention-{stuck}").inner_text()
+
+    set_faults(page, base, "payments", technical="0")  # the provider is back
+    page.goto(f"{base}/")
+    page.wait_for_selector("#live-state[data-state=open]")
+    clicks = 0
+
+    def click(selector: str) -> None:
+        nonlocal clicks
+        clicks += 1
+        page.click(selector)
+
+    click(f"#attention-{stuck} [data-attention-retry]")
+    page.locator("dialog[open]").wait_for()
+    click("dialog[open] [data-confirm]")
+    page.locator(f"#row-{stuck} .badge.status-completed").wait_for(timeout=LIVE)
+    assert page.locator(f"#attention-{stuck}").count() == 0
+    assert clicks <= 3, f"{clicks} clicks"
+
+    page.goto(f"{base}/charts/")
+    page.wait_for_selector("#charts[data-state=drawn]", timeout=LIVE)
+    assert page.locator("#chart-throughput canvas").count() == 1
+    figures = page.evaluate("fetch('/charts/data?range=1h').then((r) => r.json())")
+    assert figures["throughput"]["started_total"] >= 1
+    assert (
+        figures["failure_rate"]["payments"]["failed"] >= 1
+    )  # the attempts that failed (not those timed out)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"charts-{mode}.png"), full_page=True)
+    page.close()
