@@ -136,6 +136,7 @@ class Command(BaseCommand):
             "list": page(lambda i: "/"),
             "list_by_status": page(lambda i: f"/?status={statuses[i % len(statuses)].value}"),
             "list_by_workflow": page(lambda i: f"/?workflow={workflows[i % len(workflows)]}"),
+            "list_failing_now": page(lambda i: "/?failing=on"),
             # Half the references as a customer reads them out on the phone, in lower case.
             "search_reference": page(
                 lambda i: f"/?q={sample(i).reference.lower() if i % 2 else sample(i).reference}"
@@ -146,6 +147,8 @@ class Command(BaseCommand):
             "process_page": page(lambda i: f"/processes/{sample(i).process_id}/"),
             "api_list": page(lambda i: "/api/processes"),
             "metrics": page(lambda i: "/metrics", HTTP_AUTHORIZATION=f"Bearer {token}"),
+            "charts_1h": page(lambda i: "/charts/data?range=1h"),
+            "charts_24h": page(lambda i: "/charts/data?range=24h"),
         }
         figures = {}
         for name, request in measurements.items():
