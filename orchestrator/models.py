@@ -132,6 +132,13 @@ class ProcessInstance(models.Model):
                 name="process_in_doubt",
                 condition=Q(in_doubt=True, ended_at__isnull=True),
             ),
+            # The attention panel's "past its workflow's deadline": the oldest open processes of a
+            # definition, without walking the ended ones (decision 44).
+            models.Index(
+                fields=["definition", "created_at"],
+                name="process_open_by_definition",
+                condition=Q(ended_at__isnull=True),
+            ),
             # The search box (orchestrator.selectors.search_condition): exact lookups, each by index.
             models.Index(Upper("business_key"), name="process_business_key_upper"),
             *(

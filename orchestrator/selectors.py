@@ -138,7 +138,13 @@ def attention_processes(*, now: datetime, size: int = ATTENTION_SIZE) -> list[Pr
     for definition_id, deadline in deadlines:
         if deadline is not None:
             conditions.append(
-                Q(definition_id=definition_id, status__in=OPEN_STATUSES, created_at__lt=now - deadline)
+                # ended_at IS NULL: what the partial index of open processes by definition holds.
+                Q(
+                    definition_id=definition_id,
+                    ended_at__isnull=True,
+                    status__in=OPEN_STATUSES,
+                    created_at__lt=now - deadline,
+                )
             )
     rows = ProcessInstance.objects.select_related("definition").filter(pk__in=_ids(*conditions, oldest=size))
     return list(rows.order_by("created_at", "id")[:size])
