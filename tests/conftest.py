@@ -22,8 +22,8 @@ from tests.support.workers import WorkerProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Fixtures shared by the engine and service tests: sent_tasks, trip_workflows.
-pytest_plugins = ["tests.support.engine", "tests.support.sockets"]
+# Fixtures shared by many tests: browser, sent_tasks, trip_workflows, socket hygiene.
+pytest_plugins = ["tests.support.browser", "tests.support.engine", "tests.support.sockets"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

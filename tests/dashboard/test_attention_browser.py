@@ -8,7 +8,6 @@ through its real entry point), so that nothing but the test decides when a booki
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import urllib.request
@@ -26,34 +25,9 @@ from tests.support.engine import answer, last_command
 from tests.support.processes import WatchedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "pw-attention-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fragile_workflow")]
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser unavailable: {reason} (REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ Screenshots of the list and of a detail page are saved under test-artifacts/.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,7 +33,6 @@ from tests.support.processes import WatchedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 WORKFLOW = "trip-e2e"  # the trip, where a step waits for an operator after two quick attempts
 LIVE = 30_000  # ms to wait for a live change: the workers retry, time out and compensate meanwhile
 
@@ -100,32 +98,6 @@ class Backdoor:
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed")
-    # Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
-    # (creating users and bookings) are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser unavailable: {reason} (REQUIRE_BROWSER=1)")
-    pytest.skip(f"browser unavailable: {reason}")
 
 
 @pytest.fixture(params=["production", "embedded"])
