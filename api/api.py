@@ -8,13 +8,30 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from api.auth import docs_login_required
 from api.routes import Conflict, NotFound, router
+from booking.services.registry import service_names
 from orchestrator.commands import InvalidOutput
 from orchestrator.processes import InvalidInput
 
-api = NinjaAPI(
+
+class OrchestratorApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        """The schema, with the services declared now as the choices of a service's name."""
+        schema = super().get_openapi_schema(**kwargs)
+        for path, operations in schema["paths"].items():
+            if "/services/{name}/" not in path:
+                continue
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "path" and parameter.get("name") == "name":
+                        parameter["schema"]["enum"] = service_names()
+        return schema
+
+
+api = OrchestratorApi(
     title="Trip orchestrator API",
     version="1.0",
     description=(

@@ -20,9 +20,10 @@ from ninja.errors import HttpError
 from api import schemas
 from api.auth import needs, require
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
-from booking.faults import faults_set
+from booking.faults import faults_of, faults_set
 from booking.ledger import ledger_details
 from booking.models import Booking, ServiceFaults
+from booking.services.registry import UnknownService, service_get
 from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName, ActionNotAllowed
 from orchestrator.definitions import definition_for_run
 from orchestrator.models import ProcessInstance
@@ -268,6 +269,14 @@ def act(
 # --- fault settings --------------------------------------------------------------------------
 
 
+def _declared(name: str) -> str:
+    """A declared service's name (404 otherwise: the OpenAPI schema lists them, see api.api)."""
+    try:
+        return service_get(name).name
+    except UnknownService as unknown:
+        raise NotFound(str(unknown)) from None
+
+
 def _faults_out(faults: ServiceFaults) -> dict[str, Any]:
     return {
         "service": faults.service,
@@ -285,9 +294,8 @@ def _faults_out(faults: ServiceFaults) -> dict[str, Any]:
     tags=["services"],
     auth=needs("booking.view_servicefaults"),
 )
-def get_faults(request: HttpRequest, name: schemas.ServiceName) -> dict[str, Any]:
-    faults, _ = ServiceFaults.objects.get_or_create(service=name)
-    return _faults_out(faults)
+def get_faults(request: HttpRequest, name: str) -> dict[str, Any]:
+    return _faults_out(faults_of(_declared(name)))
 
 
 @router.put(
@@ -296,11 +304,11 @@ def get_faults(request: HttpRequest, name: schemas.ServiceName) -> dict[str, Any
     tags=["services"],
     auth=needs("booking.change_servicefaults"),
 )
-def put_faults(request: HttpRequest, name: schemas.ServiceName, payload: schemas.FaultsIn) -> dict[str, Any]:
+def put_faults(request: HttpRequest, name: str, payload: schemas.FaultsIn) -> dict[str, Any]:
     """Replace a service's fault settings; workers read them for their next command."""
     values = payload.model_dump()
     faults = faults_set(
-        name,
+        _declared(name),
         **{k: v for k, v in values.items() if k != "seed"},
         seed=values["seed"],
         clear_seed=values["seed"] is None,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from ninja import Schema
 from pydantic import EmailStr, Field, field_validator
 
+from booking.trip import Itinerary
 from orchestrator.selectors import ProcessFilters
 from orchestrator.status import ProcessStatus
 
@@ -24,18 +25,10 @@ class ErrorOut(Schema):
     errors: list[Problem] | None = None
 
 
-class ItineraryIn(Schema):
-    origin: str = Field(min_length=2, max_length=64, examples=["CDG"])
-    destination: str = Field(min_length=2, max_length=64, examples=["JFK"])
-    depart_on: date
-    return_on: date | None = None
-    hotel: str | None = Field(default=None, max_length=100, examples=["Grand Hotel"])
-
-
 class BookingIn(Schema):
     customer_name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
     customer_email: EmailStr
-    itinerary: ItineraryIn
+    itinerary: Itinerary
     amount: Decimal = Field(gt=0, le=1_000_000, max_digits=10, decimal_places=2, examples=["420.00"])
     currency: str = Field(pattern=r"^[A-Za-z]{3}$", examples=["EUR"])
     workflow: str | None = Field(default=None, max_length=100, examples=["trip-booking"])
@@ -192,7 +185,3 @@ class FaultsIn(Schema):
 
 class FaultsOut(FaultsIn):
     service: str
-
-
-# The services with fault settings (a test checks this against booking.models.ServiceFaults).
-ServiceName = Literal["payments", "flights", "hotels", "cars", "notifications"]

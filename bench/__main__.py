@@ -21,10 +21,8 @@ from typing import Any
 
 from bench.measure import spread
 from bench.runs import bar, engine_alone, engine_saturated, percentiles, worker_pids
-from bench.world import HARNESS_USER, world
+from bench.world import HARNESS_USER, bench_steps, world
 from chaos.infra import ROOT, Postgres, Redis, Stack
-
-STEPS_PER_BOOKING = 4  # payment, flight, hotel, e-mail
 
 
 @dataclass
@@ -120,7 +118,7 @@ def one_round(n: int, options: argparse.Namespace, stack: Stack, postgres: Postg
     used["harness"] = time.process_time() - harness_before
     result.cpu_ms_per_booking = {role: 1000 * s / options.bookings for role, s in used.items()}
     queries, commits = stats_read()
-    steps = options.bookings * STEPS_PER_BOOKING
+    steps = options.bookings * bench_steps()
     result.queries_per_step, result.transactions_per_step = queries / steps, commits / steps
     result.engine_per_s, result.engine_ms = per_s, percentiles(latencies)
     result.engine_alone_ms = percentiles(engine_alone(options.alone, f"round {n + 1}: engine, one at a time"))

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from bench.measure import cpu_snapshot, machine_busy_seconds, resident_mb
 from bench.runs import engine_saturated, percentiles, worker_pids
-from bench.world import World, world
+from bench.world import World, bench_queues, world
 from chaos.infra import ROOT
+from orchestrator.management.commands.worker_layout import processes_variable
 
 CHARTS = ROOT / "docs" / "img"
-TRIP_QUEUES = ("PAYMENTS", "FLIGHTS", "HOTELS", "NOTIFICATIONS")
 
 
 @dataclass
@@ -85,7 +85,7 @@ def workers_curve(bench: World, options: argparse.Namespace) -> list[Point]:
             f"stack-{count}",
             WORKER_LAYOUT="per-queue",
             ORCHESTRATOR_WORKERS=str(count),
-            **{f"{queue}_WORKERS": str(options.per_queue) for queue in TRIP_QUEUES},
+            **{processes_variable(queue): str(options.per_queue) for queue in bench_queues()},
         )
         point = measured(bench, count, options.bookings, f"{count} orchestrator(s)")
         points.append(point)

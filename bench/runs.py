@@ -59,7 +59,7 @@ def engine_alone(count: int, title: str) -> list[float]:
     import random
 
     from booking.bookings import booking_create
-    from booking.simulation import trip_random
+    from booking.trip import trip_random
     from orchestrator.models import ProcessInstance
 
     rng = random.Random(11)

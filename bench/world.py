@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.infra import Postgres, Redis, Stack, world_stop
 
@@ -21,6 +22,27 @@ from chaos.infra import Postgres, Redis, Stack, world_stop
 WORKFLOW = "trip-bench"
 STEP_TIMEOUT = 600.0
 HARNESS_USER = "bench"  # the harness's own queries are told apart from the engine's by user
+
+
+def bench_step_specs() -> list[Any]:
+    """The bench workflow's steps: the demo trip, with its long timeouts (Django must be set up)."""
+    from booking.demo import trip_steps
+
+    return trip_steps(parallel=False, timeout=STEP_TIMEOUT)
+
+
+def bench_steps() -> int:
+    """Steps a booking of the bench workflow runs when all goes well (its main phase)."""
+    from orchestrator.status import StepPhase
+
+    return sum(1 for spec in bench_step_specs() if spec.phase == StepPhase.MAIN)
+
+
+def bench_queues() -> list[str]:
+    """The service queues the bench workflow's commands go to."""
+    from orchestrator.commands import command_get
+
+    return sorted({command_get(spec.command).queue for spec in bench_step_specs()})
 
 
 @dataclass
@@ -116,12 +138,11 @@ def prepare(postgres: Postgres, harness_url: str, *, latency_ms: int = 0) -> Non
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_demo", verbosity=0)
     from booking.faults import faults_set
-    from booking.models import ServiceFaults
+    from booking.services.registry import service_names
 
-    for service in ServiceFaults.Service.values:
+    for service in service_names():
         faults_set(service, technical_rate=0.0, business_rate=0.0, latency_ms=latency_ms, outage=False)
-    from booking.demo import trip_steps
     from orchestrator.definitions import definition_save
 
-    steps = trip_steps(parallel=False, timeout=STEP_TIMEOUT)
+    steps = bench_step_specs()
     definition_save(name=WORKFLOW, version=1, description="the bench's trip", steps=steps, activate=True)

@@ -6,17 +6,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
-from booking.models import (
-    Booking,
-    CarReservation,
-    Charge,
-    DemoTraffic,
-    FlightReservation,
-    HotelReservation,
-    Notification,
-    Refund,
-    ServiceFaults,
-)
+from booking.models import Booking, DemoTraffic, Refund, Reservation, ServiceFaults
+from booking.services.registry import services_all
 from orchestrator.admin.common import ReadOnlyAdmin, dashboard_link
 
 
@@ -65,11 +56,23 @@ class ServiceRecordAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
 
 
-for model in (Charge, FlightReservation, HotelReservation, CarReservation, Notification):
-    admin.site.register(model, ServiceRecordAdmin)
+class ReservationAdmin(ServiceRecordAdmin):
+    list_display = ["key", "service", "code", "details", "booking_reference", "status", "created_at"]
+    search_fields = ["key", "code", "booking_reference", "=process_id"]
+    list_filter = ["service", "status"]
 
 
-@admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
     list_display = ["refund_id", "amount", "currency", "charge", "created_at"]
     search_fields = ["refund_id", "charge__booking_reference"]
+
+
+_ADMINS: dict[type, type[admin.ModelAdmin]] = {Reservation: ReservationAdmin, Refund: RefundAdmin}
+
+
+def service_records_register() -> None:
+    """List the records every declared service keeps, read-only (a table several services share
+    is listed once). Called once the services are loaded (booking's AppConfig.ready)."""
+    for model in dict.fromkeys(model for service in services_all() for model in service.records):
+        if not admin.site.is_registered(model):
+            admin.site.register(model, _ADMINS.get(model, ServiceRecordAdmin))

@@ -7,9 +7,11 @@ class BookingConfig(AppConfig):
 
     def ready(self) -> None:
         from booking import faults  # noqa: F401 (its signal: workers reread changed fault settings)
-        from booking.commands import commands_register
-        from booking.search import trip_search
+        from booking.admin import service_records_register
+        from booking.search import SEARCHED, booking_search
+        from booking.services.registry import services_load
         from orchestrator.selectors import search_register
 
-        commands_register()
-        search_register(trip_search)
+        services_load()
+        service_records_register()
+        search_register(booking_search, finds=SEARCHED)

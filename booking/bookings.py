@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from booking.models import Booking
-from booking.providers.records import code
+from booking.services.records import code
 from orchestrator.processes import process_start
 
 DEFAULT_WORKFLOW = "trip-booking"

@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -24,54 +22,19 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from booking.bookings import DEFAULT_WORKFLOW, IdempotencyConflict, booking_create_once
 from booking.models import Booking
+from booking.services.declaration import Service
+from booking.services.registry import service_of_command
 from booking.throttle import over_limit
+from booking.trip import CATALOGUE
 from config.http import client_address
-from orchestrator.definitions import definition_for_run, kept_steps_of
+from orchestrator.definitions import definition_active, definition_for_run, kept_steps_of
+from orchestrator.engine.types import Definition
 from orchestrator.processes import WorkflowNotFound
 from orchestrator.selectors import state_of
-from orchestrator.status import ProcessStatus, StepStatus
+from orchestrator.status import ProcessStatus, StepPhase, StepStatus
 
 logger = logging.getLogger(__name__)
 SALT = "booking.checkout"
-
-
-@dataclass(frozen=True)
-class Trip:
-    code: str
-    title: str
-    origin: str
-    destination: str
-    hotel: str
-    price: Decimal
-    currency: str = "EUR"
-
-
-TRIPS = [
-    Trip(
-        "paris-new-york",
-        "Paris → New York, 4 nights at the Grand Hotel",
-        "CDG",
-        "JFK",
-        "Grand Hotel",
-        Decimal("1290.00"),
-    ),
-    Trip(
-        "lisbon-athens",
-        "Lisbon → Athens, 3 nights at the Harbour Inn",
-        "LIS",
-        "ATH",
-        "Harbour Inn",
-        Decimal("540.00"),
-    ),
-    Trip(
-        "berlin-tokyo",
-        "Berlin → Tokyo, 7 nights at the City Lodge",
-        "BER",
-        "NRT",
-        "City Lodge",
-        Decimal("2480.00"),
-    ),
-]
 
 
 class CheckoutForm(forms.Form):
@@ -79,7 +42,7 @@ class CheckoutForm(forms.Form):
     nonce = forms.UUIDField(widget=forms.HiddenInput)
     customer_name = forms.CharField(label="Your name", max_length=200)
     customer_email = forms.EmailField(label="Your e-mail")
-    trip = forms.ChoiceField(choices=[(t.code, f"{t.title} — {t.price} {t.currency}") for t in TRIPS])
+    trip = forms.ChoiceField(choices=[(t.code, f"{t.title} — {t.price} {t.currency}") for t in CATALOGUE])
     depart_on = forms.DateField(label="Departure", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean_depart_on(self) -> date:
@@ -100,24 +63,14 @@ def checkout(request: HttpRequest) -> HttpResponse:
         if over_limit(
             f"checkout:{client_address(request) or 'unknown'}", limit=settings.CHECKOUT_BOOKINGS_PER_MINUTE
         ):
-            context = {
-                "form": form,
-                "trips": TRIPS,
-                "error": "Too many bookings from here; try again in a minute.",
-            }
-            return render(request, "booking/checkout.html", context, status=429)
+            return _form_page(request, form, 429, "Too many bookings from here; try again in a minute.")
         if form.is_valid():
             data = form.cleaned_data
-            trip = next(t for t in TRIPS if t.code == data["trip"])
+            trip = next(t for t in CATALOGUE if t.code == data["trip"])
             fields = {
                 "customer_name": data["customer_name"],
                 "customer_email": data["customer_email"],
-                "itinerary": {
-                    "origin": trip.origin,
-                    "destination": trip.destination,
-                    "hotel": trip.hotel,
-                    "depart_on": data["depart_on"].isoformat(),
-                },
+                "itinerary": trip.itinerary(data["depart_on"]),
                 "amount": trip.price,
                 "currency": trip.currency,
             }
@@ -127,24 +80,31 @@ def checkout(request: HttpRequest) -> HttpResponse:
                     owner=None, key=f"checkout:{data['nonce']}", fingerprint=fingerprint, **fields
                 )
             except IdempotencyConflict:
-                context = {
-                    "form": CheckoutForm(initial={"nonce": uuid.uuid4()}),
-                    "trips": TRIPS,
-                    "error": "That form was already sent with other details; please check and send again.",
-                }
-                return render(request, "booking/checkout.html", context, status=409)
+                fresh = CheckoutForm(initial={"nonce": uuid.uuid4()})
+                error = "That form was already sent with other details; please check and send again."
+                return _form_page(request, fresh, 409, error)
             except WorkflowNotFound:
                 logger.error("checkout: the %r workflow has no active version", DEFAULT_WORKFLOW)
-                context = {
-                    "form": form,
-                    "trips": TRIPS,
-                    "error": "Booking is closed for a moment; try again later.",
-                }
-                return render(request, "booking/checkout.html", context, status=503)
+                return _form_page(request, form, 503, "Booking is closed for a moment; try again later.")
             return redirect("booking:status", token=status_token(booking))
-    return render(
-        request, "booking/checkout.html", {"form": form, "trips": TRIPS}, status=422 if form.errors else 200
-    )
+    return _form_page(request, form, 422 if form.errors else 200)
+
+
+def _form_page(request: HttpRequest, form: CheckoutForm, status: int, error: str = "") -> HttpResponse:
+    context = {"form": form, "error": error, "includes": _what_a_booking_includes()}
+    return render(request, "booking/checkout.html", context, status=status)
+
+
+def _what_a_booking_includes() -> str:
+    """ "Payment, Flight, Hotel and Confirmation e-mail": what the shop's workflow does, in the
+    words of the services that do it."""
+    definition = definition_active(DEFAULT_WORKFLOW)
+    if definition is None:
+        return ""
+    labels = [service.label for _, service in customer_steps(definition_for_run(definition)) if service]
+    labels = list(dict.fromkeys(labels))
+    labels[1:] = [label[:1].lower() + label[1:] for label in labels[1:]]
+    return " and ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else "".join(labels)
 
 
 class LinkExpired(Exception):
@@ -166,37 +126,32 @@ def _booking(token: str) -> Booking:
 
 UNDONE = "Everything was undone; anything charged is refunded."
 KEPT = "Not everything could be undone automatically: our team will contact you about what remains."
-CUSTOMER_STEPS = [
-    ("payment", "Payment"),
-    ("flight", "Flight"),
-    ("hotel", "Hotel"),
-    ("car", "Car"),
-    ("notify", "Confirmation e-mail"),
-]
+
+
+def customer_steps(definition: Definition) -> list[tuple[str, Service | None]]:
+    """The steps a customer follows (the main ones: not the undoing's e-mail), each with the
+    service that carries it out (None for a command no service declares any more)."""
+    return [
+        (spec.key, service_of_command(spec.command))
+        for spec in definition.steps
+        if spec.phase == StepPhase.MAIN
+    ]
 
 
 def progress(booking: Booking) -> dict[str, Any]:
-    """The saga in the customer's words."""
+    """The saga in the customer's words, from the words each service declares."""
     assert booking.process is not None
     state = state_of(booking.process)
-    context = state.context
+    definition = definition_for_run(booking.process.definition)
     lines = []
-    for key, label in CUSTOMER_STEPS:
-        st = state.steps.get(key)
-        if st is None:
-            continue
-        output = context.get(key, {})
+    for key, service in customer_steps(definition):
+        st = state.steps[key]
+        label = service.label if service else key.replace("_", " ").capitalize()
         if st.status.is_done:
-            detail = {
-                "payment": f"paid {booking.amount} {booking.currency}",
-                "flight": f"booked, PNR {output.get('pnr', '')}",
-                "hotel": f"booked, confirmation {output.get('confirmation', '')}",
-                "car": f"booked, confirmation {output.get('confirmation', '')}",
-                "notify": f"sent to {booking.customer_email}",
-            }[key]
-            lines.append((label, "done", detail))
+            output = state.context.get(key, {})
+            lines.append((label, "done", service.done_text(output) if service else "done"))
         elif st.status == StepStatus.COMPENSATED:
-            lines.append((label, "undone", "refunded" if key == "payment" else "cancelled"))
+            lines.append((label, "undone", service.undone if service else "undone"))
         elif st.status.is_at_work:
             lines.append((label, "working", "undoing…" if st.status.is_compensation else "in progress…"))
         elif st.status == StepStatus.FAILED and st.refused:
@@ -207,11 +162,7 @@ def progress(booking: Booking) -> dict[str, Any]:
             lines.append((label, "pending", ""))
     status = booking.process.status
     # A step the workflow keeps on purpose (say, a fee) was not undone: do not promise otherwise.
-    kept = [
-        key
-        for key in kept_steps_of(definition_for_run(booking.process.definition))
-        if state.steps[key].status.is_done
-    ]
+    kept = [key for key in kept_steps_of(definition) if state.steps[key].status.is_done]
     undone = KEPT if kept else UNDONE
     return {
         "lines": lines,

@@ -13,6 +13,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from booking.models import ServiceFaults
+from booking.services.registry import service_get, services_all
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,31 @@ def _settings_changed(**kwargs: object) -> None:
     transaction.on_commit(bump)
 
 
+def faults_of(service: str) -> ServiceFaults:
+    """The fault settings of a declared service, made (all off) the first time they are asked for."""
+    service_get(service)  # UnknownService otherwise
+    faults, _ = ServiceFaults.objects.get_or_create(service=service)
+    return faults
+
+
+def faults_all() -> list[ServiceFaults]:
+    """The fault settings of every declared service, by name."""
+    return [faults_of(service.name) for service in services_all()]
+
+
+def demo_faults_load() -> None:
+    """Give each declared service that has no fault settings yet its demo ones (a few failures,
+    so that a fresh demo shows retries and compensations)."""
+    for service in services_all():
+        ServiceFaults.objects.get_or_create(
+            service=service.name,
+            defaults={
+                "technical_rate": service.demo_faults.technical_rate,
+                "business_rate": service.demo_faults.business_rate,
+            },
+        )
+
+
 def faults_forget() -> None:
     """Read every service's settings from the database next time (tests roll the database back)."""
     _known.clear()
@@ -99,10 +125,9 @@ def faults_set(
     seed: int | None = None,
     clear_seed: bool = False,
 ) -> ServiceFaults:
-    """Change some fault settings of one service; the others keep their values."""
-    if service not in ServiceFaults.Service.values:
-        raise ValueError(f"unknown service {service!r}; one of {', '.join(ServiceFaults.Service.values)}")
-    faults, _ = ServiceFaults.objects.get_or_create(service=service)
+    """Change some fault settings of one service; the others keep their values. Raises
+    UnknownService for a service nobody declared."""
+    faults = faults_of(service)
     for name, value in (
         ("technical_rate", technical_rate),
         ("business_rate", business_rate),

@@ -1,46 +1,36 @@
 """What the services really did for each process, and whether the money adds up.
 
-Every service declares how its records read as effects (`LEDGER_SOURCES`); the ledger, the money
-check, the dashboard and the API are built from those declarations alone, so a new service is
-listed everywhere once it declares its source (a test checks that every queue has one). Effects
-are found by process id, never by a booking reference copied from a process's input: a process
-started with made-up input cannot touch another booking's ledger.
+Every service declares how its records read as effects (its `ledger`, booking.services); the
+ledger, the money check, the dashboard and the API are built from the registered declarations
+alone, so a new service is listed everywhere once it is declared. Effects are found by process id,
+never by a booking reference copied from a process's input: a process started with made-up input
+cannot touch another booking's ledger.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from booking.models import Booking
-from booking.providers import notifications, payments
-from booking.providers.records import Effect
-from booking.providers.reservations import CARS, FLIGHTS, HOTELS
+from booking.services.declaration import Effect
+from booking.services.registry import services_all
 from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.types import Definition, State, StepState
 from orchestrator.models import ProcessInstance
 from orchestrator.selectors import state_of
 from orchestrator.status import StepStatus
 
-# Each service's ledger, by the queue its commands go to.
-LEDGER_SOURCES: dict[str, Callable[[Collection[str]], list[Effect]]] = {
-    "payments": payments.effects,
-    "flights": FLIGHTS.effects,
-    "hotels": HOTELS.effects,
-    "cars": CARS.effects,
-    "notifications": notifications.effects,
-}
-
 
 def effects_by_process(process_ids: Iterable[object]) -> dict[str, list[Effect]]:
     """Every effect of each process, in one query per service."""
     ids = [str(pk) for pk in process_ids]
     found: dict[str, list[Effect]] = defaultdict(list)
-    for source in LEDGER_SOURCES.values():
-        for effect in source(ids):
+    for service in services_all():
+        for effect in service.ledger(ids):
             found[effect.process_id].append(effect)
     return found
 

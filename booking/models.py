@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 
+from booking.trip import itinerary_line
 from orchestrator.models import ProcessInstance
 
 
@@ -58,6 +59,11 @@ class Booking(models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    @property
+    def itinerary_line(self) -> str:
+        """The trip in one line: "CDG → JFK on 2027-03-01, Grand Hotel"."""
+        return itinerary_line(self.itinerary)
+
 
 class ServiceRecord(models.Model):
     """What one service did for one idempotency key."""
@@ -99,41 +105,28 @@ class Refund(models.Model):
 
 
 class Reservation(ServiceRecord):
+    """What a reserving service holds under one idempotency key: a seat, a room, a car, a policy.
+
+    One table for every such service (`service` says which), so a new one keeps its records here
+    from its first command, with no migration (booking.services.reservations).
+    """
+
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
-        SOLD_OUT = "sold_out", "Sold out"
+        REFUSED = "refused", "Refused (sold out, declined)"
         CANCELLED = "cancelled", "Cancelled"
         VOIDED = "voided", "Voided before it was booked"
 
+    service = models.SlugField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)
+    code = models.CharField(
+        max_length=32, blank=True, help_text="What the customer quotes: a PNR, a confirmation number."
+    )
+    details = models.CharField(max_length=200, blank=True, help_text="What was booked, in words.")
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        abstract = True
-
-
-class FlightReservation(Reservation):
-    pnr = models.CharField(max_length=8, blank=True)
-    flight = models.CharField(max_length=100, blank=True)
-
     def __str__(self) -> str:
-        return f"{self.pnr or self.key} {self.status}"
-
-
-class HotelReservation(Reservation):
-    confirmation = models.CharField(max_length=16, blank=True)
-    hotel = models.CharField(max_length=100, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.confirmation or self.key} {self.status}"
-
-
-class CarReservation(Reservation):
-    confirmation = models.CharField(max_length=16, blank=True)
-    car = models.CharField(max_length=100, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.confirmation or self.key} {self.status}"
+        return f"{self.service} {self.code or self.key} {self.status}"
 
 
 class Notification(ServiceRecord):
@@ -154,16 +147,10 @@ class Notification(ServiceRecord):
 class ServiceFaults(models.Model):
     """Faults injected into one service, read at every command, so anyone can watch recovery."""
 
-    class Service(models.TextChoices):
-        PAYMENTS = "payments", "Payments"
-        FLIGHTS = "flights", "Flights"
-        HOTELS = "hotels", "Hotels"
-        NOTIFICATIONS = "notifications", "Notifications"
-        CARS = "cars", "Car rental"
-
     rate_validators = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
-    service = models.CharField(max_length=32, choices=Service.choices, unique=True)
+    # A declared service's name (booking.services.registry); the row is made when first needed.
+    service = models.CharField(max_length=64, unique=True)
     technical_rate = models.FloatField(
         default=0.0, validators=rate_validators, help_text="Share of commands that fail technically (0 to 1)."
     )

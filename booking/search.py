@@ -1,5 +1,7 @@
-"""What the operators' search box finds of a trip: its reference, the customer's e-mail, the
-payment id, the PNR and the hotel confirmation a customer reads out on the phone."""
+"""What the operators' search box finds of a booking: its reference and the customer's e-mail.
+
+(The codes the services issued, a PNR or a confirmation number, are business keys the engine
+indexes for every service alike: orchestrator.keys.)"""
 
 from __future__ import annotations
 
@@ -8,18 +10,13 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from booking.models import Booking
-from orchestrator.models import ProcessInstance
+
+# What a customer may read out, for the search box's hint (beside the services' business keys).
+SEARCHED = ["reference", "e-mail"]
 
 
-def trip_search(q: str) -> list[QuerySet[Any]]:
-    """The ids of the trips that match, one indexed lookup per table
+def booking_search(q: str) -> list[QuerySet[Any]]:
+    """The ids of the processes of the bookings that match, one indexed lookup
     (orchestrator.selectors.search_register). References are upper case, as they are drawn; the
-    e-mail is compared as typed in any case; the service codes are as the services issued them."""
-    return [
-        Booking.objects.filter(Q(reference=q.upper()) | Q(customer_email__iexact=q)).values("process_id"),
-        ProcessInstance.objects.filter(
-            Q(context__payment__payment_id=q)
-            | Q(context__flight__pnr=q.upper())
-            | Q(context__hotel__confirmation=q.upper())
-        ).values("pk"),
-    ]
+    e-mail is compared as typed in any case."""
+    return [Booking.objects.filter(Q(reference=q.upper()) | Q(customer_email__iexact=q)).values("process_id")]

@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -18,27 +17,12 @@ from django.db import close_old_connections
 from booking.bookings import DEFAULT_WORKFLOW, booking_create
 from booking.ledger import money_problems
 from booking.models import Booking
+from booking.trip import trip_random
 from orchestrator.models import ProcessInstance
 from orchestrator.processes import TRANSIENT_ERRORS
 from orchestrator.status import ProcessStatus
 
 logger = logging.getLogger(__name__)
-
-CITIES = ["CDG", "JFK", "LHR", "FCO", "MAD", "BER", "LIS", "ATH", "NRT", "SFO", "YUL", "CPT"]
-HOTELS = ["Grand Hotel", "Hotel du Parc", "Harbour Inn", "City Lodge", "The Atrium"]
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Tim"]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Hamilton",
-    "Thompson",
-    "Allen",
-    "Berners",
-]
 
 
 @dataclass
@@ -74,23 +58,6 @@ class Report:
         if len(self.latencies) == 1:
             return self.latencies[0]
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
-
-
-def trip_random(rng: random.Random) -> dict[str, Any]:
-    origin, destination = rng.sample(CITIES, 2)
-    first, last = rng.choice(FIRST), rng.choice(LAST)
-    return {
-        "customer_name": f"{first} {last}",
-        "customer_email": f"{first.lower()}.{last.lower()}@example.com",
-        "itinerary": {
-            "origin": origin,
-            "destination": destination,
-            "depart_on": f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            "hotel": rng.choice(HOTELS),
-        },
-        "amount": Decimal(rng.randint(9000, 250000)) / 100,
-        "currency": rng.choice(["EUR", "EUR", "USD", "GBP"]),
-    }
 
 
 T = TypeVar("T")

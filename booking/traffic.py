@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from booking.bookings import booking_create
 from booking.models import Booking, DemoTraffic
-from booking.simulation import trip_random
+from booking.trip import trip_random
 
 
 def demo_traffic_get() -> DemoTraffic:

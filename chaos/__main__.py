@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.commands import queues_all
+
 if TYPE_CHECKING:
     from chaos.infra import Postgres, Redis, Stack
 
@@ -107,11 +109,10 @@ def prepare() -> str:
 
 
 def wait_for_workers() -> None:
-    from django.conf import settings
 
     from orchestrator.probes import probe_send, probes_await
 
-    probes = [probe_send(queue=queue) for queue in settings.ALL_QUEUES]
+    probes = [probe_send(queue=queue) for queue in queues_all()]
     silent = [r.queue for r in probes_await(probes=probes, timeout=90) if r.latency is None]
     if silent:
         raise SystemExit(f"chaos: no worker answers on {', '.join(silent)}")

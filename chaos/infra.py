@@ -159,8 +159,6 @@ def world_stop(stack: Stack | None, redis: Redis, postgres: Postgres, folder: Pa
 class Stack:
     """The production layout (deploy/supervisord.conf) under supervisord, its output watched."""
 
-    PROGRAMS = ("orchestrator", "payments", "flights", "hotels", "cars", "notifications")
-
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
         self.directory = directory
         self.port = free_port()
@@ -172,10 +170,7 @@ class Stack:
             # The programs run `python` and `celery`: this interpreter's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             # One process per program unless the caller asks for more (the bench's scale-out).
-            **{
-                f"{name.upper()}_WORKERS": env.get(f"{name.upper()}_WORKERS", "1")
-                for name in (*self.PROGRAMS, "services")
-            },
+            "ORCHESTRATOR_WORKERS": env.get("ORCHESTRATOR_WORKERS", "1"),
             # Chaos kills one service's worker at a time: one program per queue.
             "WORKER_LAYOUT": env.get("WORKER_LAYOUT", "per-queue"),
         }
@@ -183,8 +178,31 @@ class Stack:
         self.lines: list[str] = []
         self._lock = threading.Lock()
 
+    @staticmethod
+    def queues() -> list[str]:
+        """Every queue a worker consumes: the orchestrator's, then the declared services' (each a
+        program of its own in the per-queue layout)."""
+        from orchestrator.commands import queues_all
+
+        return queues_all()
+
     def start(self) -> None:
         (self.directory / "run").mkdir(parents=True, exist_ok=True)
+        # The service workers' programs, from the declared services, as bin/run writes them.
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "worker_layout",
+                self.env["WORKER_LAYOUT"],
+                "--output",
+                str(self.directory / "run" / "workers.conf"),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "--configuration", "deploy/supervisord.conf"],
             env=self.env,

@@ -14,13 +14,9 @@ from typing import Any
 
 from django.db import connection
 
-TRIP: dict[str, Any] = {
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-    "itinerary": {"origin": "CDG", "destination": "JFK", "depart_on": "2027-03-01", "hotel": "Grand Hotel"},
-    "amount": "420.00",
-    "currency": "EUR",
-}
+from booking.trip import SAMPLE_BOOKING
+
+TRIP: dict[str, Any] = SAMPLE_BOOKING
 
 
 @dataclass
@@ -53,7 +49,8 @@ def generate(load: Load, *, bookings: int, rate: float, workflow: str, seed: int
     """The load generator: `bookings` bookings at `rate` per second, straight through the service
     layer, riding out a database that goes away."""
     from booking.bookings import booking_create
-    from booking.simulation import patiently, trip_random
+    from booking.simulation import patiently
+    from booking.trip import trip_random
 
     rng = random.Random(seed)
     began = time.monotonic()

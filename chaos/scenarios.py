@@ -102,7 +102,7 @@ def poison(world: World, load: Load, until: float) -> Counter[str]:
         pickle.dumps({"task": "payments.charge"}),
     ]
     time.sleep(world.scale.fault_seconds / 4)
-    for queue in ("orchestrator", *Stack.PROGRAMS[1:]):
+    for queue in Stack.queues():
         for item in items:
             broker.lpush(queue, item)
     _until(until)

@@ -270,11 +270,15 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Services -------------------------------------------------------------------------------
+# Every module of booking/providers declares a service; these modules declare more (dotted
+# paths, comma-separated): a team's own services, kept in a package of its own.
+SERVICE_MODULES = env_list("SERVICE_MODULES", [])
+
 # --- Celery ---------------------------------------------------------------------------------
-# Queues: one per service plus the orchestrator's own (events, timer tick, outbox relay).
+# Queues: the orchestrator's own (replies, timer tick, outbox relay) and one per declared
+# service (orchestrator.commands.queues_all).
 ORCHESTRATOR_QUEUE = "orchestrator"
-SERVICE_QUEUES = ("payments", "flights", "hotels", "cars", "notifications")
-ALL_QUEUES = (ORCHESTRATOR_QUEUE, *SERVICE_QUEUES)
 
 CELERY_BROKER_URL = BROKER_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -314,30 +318,15 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 # config.celery checks them before each task instead, as Django does per request.
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_DEFAULT_QUEUE = ORCHESTRATOR_QUEUE
-# Every task has an explicit route; tests check that none is left to the default queue.
-CELERY_TASK_ROUTES = {
-    "orchestrator.event": {"queue": ORCHESTRATOR_QUEUE},
-    "orchestrator.tick": {"queue": ORCHESTRATOR_QUEUE},
-    "ops.probe": {"queue": ORCHESTRATOR_QUEUE},
-    "ops.wake": {"queue": ORCHESTRATOR_QUEUE},
-    "payments.charge": {"queue": "payments"},
-    "payments.refund": {"queue": "payments"},
-    "flights.book": {"queue": "flights"},
-    "flights.cancel": {"queue": "flights"},
-    "hotels.book": {"queue": "hotels"},
-    "hotels.cancel": {"queue": "hotels"},
-    "notifications.send": {"queue": "notifications"},
-    "cars.book": {"queue": "cars"},
-    "cars.cancel": {"queue": "cars"},
-    "booking.demo_traffic": {"queue": ORCHESTRATOR_QUEUE},
-    "dashboard.bulk_advance": {"queue": ORCHESTRATOR_QUEUE},
-}
+# A declared command goes to its service's queue; every other task (replies, the tick, probes,
+# bulk actions, demo traffic) to the default queue, the orchestrator's.
+CELERY_TASK_ROUTES = ["orchestrator.commands.task_route"]
 TIMER_TICK_SECONDS = env_float("TIMER_TICK_SECONDS", 1.0, minimum=0.05)
 # Replies the orchestrator worker takes from its queue at once and applies in one transaction
 # (orchestrator.batches); 1 handles each alone.
 ORCHESTRATOR_BATCH_SIZE = env_int("ORCHESTRATOR_BATCH_SIZE", 50, minimum=1)
 # Commands a service worker takes from a queue at once and runs in one transaction
-# (booking.providers.batches); 1 runs each alone.
+# (booking.services.batches); 1 runs each alone.
 SERVICE_BATCH_SIZE = env_int("SERVICE_BATCH_SIZE", 50, minimum=1)
 # Beat stamps each message with an absolute expiry read off its own clock, and a worker compares
 # it with its own: a short expiry drops every tick on a worker whose clock runs a few seconds

@@ -9,7 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from orchestrator.models import ProcessInstance
-from orchestrator.selectors import ProcessFilters, processes_matching
+from orchestrator.selectors import ProcessFilters, processes_matching, search_hints
 from orchestrator.status import ProcessStatus
 
 
@@ -30,14 +30,12 @@ class ProcessFilter(forms.Form):
     had_retries = forms.BooleanField(required=False, label="Had retries (attempt > 1)")
     in_doubt = forms.BooleanField(required=False, label="In doubt")
     waiting = forms.BooleanField(required=False, label="Waiting for an operator")
-    q = forms.CharField(
-        required=False,
-        max_length=200,
-        label="Search",
-        widget=forms.TextInput(
-            attrs={"placeholder": "reference, e-mail, payment id, PNR, hotel confirmation, process id"}
-        ),
-    )
+    q = forms.CharField(required=False, max_length=200, label="Search")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whatever the declared services' business keys are today.
+        self.fields["q"].widget.attrs["placeholder"] = ", ".join(search_hints())
 
     FIELDS_IN_URL = (
         "status",

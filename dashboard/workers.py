@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from orchestrator.broker import broker_url, queue_depths
+from orchestrator.commands import queues_all
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +109,7 @@ def workers_look(*, timeout: float = INSPECT_TIMEOUT) -> WorkersLook:
     look = WorkersLook(looked_at=now, answered=False)
     if settings.EMBEDDED_WORKERS:
         look.embedded = True
-        look.queues = [
-            QueueState(q, depth=None, previous_depth=None, consumers=None) for q in settings.ALL_QUEUES
-        ]
+        look.queues = [QueueState(q, depth=None, previous_depth=None, consumers=None) for q in queues_all()]
         return look
     answering: dict[str, tuple[str, ...]] = {}
     depths: dict[str, tuple[int, int | None]] = {}
@@ -124,7 +123,7 @@ def workers_look(*, timeout: float = INSPECT_TIMEOUT) -> WorkersLook:
     look.workers = _remembered(answering, now)
     previous: dict[str, int] = cache.get(_DEPTHS_KEY) or {}
     cache.set(_DEPTHS_KEY, {queue: depth for queue, (depth, _) in depths.items()}, timeout=_KEEP)
-    for queue in settings.ALL_QUEUES:
+    for queue in queues_all():
         depth, counted = depths.get(queue, (None, None))
         listening = sum(1 for queues in answering.values() if queue in queues)
         # The broker's count when it keeps one (RabbitMQ), else the workers that said so.

@@ -9,6 +9,8 @@ import math
 
 from django.conf import settings
 
+from orchestrator.commands import queues_all
+
 
 def broker_url() -> str:
     from config.celery import app
@@ -35,7 +37,7 @@ def _redis_depths(url: str, timeout: float) -> dict[str, tuple[int, int | None]]
     # kombu's layout: the queue's list, and one per priority step (name, separator, step).
     keys = {
         queue: [queue] + [f"{queue}\x06\x16{step}" for step in PRIORITY_STEPS if step]
-        for queue in settings.ALL_QUEUES
+        for queue in queues_all()
     }
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
@@ -55,7 +57,7 @@ def _amqp_depths(url: str, timeout: float) -> dict[str, tuple[int, int | None]]:
     depths: dict[str, tuple[int, int | None]] = {}
     with Connection(url, connect_timeout=timeout) as connection:
         connection.ensure_connection(max_retries=1, timeout=math.ceil(timeout))
-        for queue in settings.ALL_QUEUES:
+        for queue in queues_all():
             with connection.channel() as channel:  # a refused passive declare closes its channel
                 try:
                     _, count, consumers = channel.queue_declare(queue=queue, passive=True)  # type: ignore[attr-defined]

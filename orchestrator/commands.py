@@ -1,10 +1,15 @@
 """The commands services declare: a workflow may only send commands that are declared here.
 
-A service module declares each command once, with the queue its worker consumes and the shape
-of its input and output, e.g.::
+A service declares each command once, with the queue its worker consumes, the shape of its input
+and output, the command that undoes it and the business keys its output carries, e.g.::
 
-    register(CommandSpec(name="payments.charge", queue="payments", output=ChargeOutput,
-                         compensation="payments.refund", ...))
+    register(CommandSpec(name="parcels.ship", queue="parcels", output=ShipOutput,
+                         compensation="parcels.recall",
+                         keys=(BusinessKey("tracking_number", "tracking number"),)))
+
+The engine reads everything it needs about a service from here: where to send a command
+(`command_queues`, `task_route`), what to check, and which values of a step's output people
+search by (`searchable_keys`). It never names a service itself.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
 
@@ -20,8 +26,17 @@ class NoFields(BaseModel):
 
 
 @dataclass(frozen=True)
+class BusinessKey:
+    """A value of a command's output that people quote: a tracking number, a confirmation code."""
+
+    field: str  # its name in the output
+    label: str  # for people, e.g. "tracking number"
+    searchable: bool = True  # operators find the process by it (orchestrator.keys)
+
+
+@dataclass(frozen=True)
 class CommandSpec:
-    name: str  # also the Celery task name, e.g. "payments.charge"
+    name: str  # also the Celery task name, e.g. "parcels.ship"
     queue: str
     description: str = ""
     input: type[BaseModel] = NoFields  # what the command needs from the process input
@@ -29,8 +44,9 @@ class CommandSpec:
     compensation: str | None = None  # the declared command that undoes this one
     is_compensation: bool = False
     # What the command does, for people: a format string over the process `input` and, for an
-    # undo, the `output` of the step it undoes, e.g. "refund {output[amount]} {output[currency]}".
+    # undo, the `output` of the step it undoes, e.g. "recall parcel {output[tracking_number]}".
     summary: str = ""
+    keys: tuple[BusinessKey, ...] = ()  # the business keys its output carries
 
 
 class UnknownCommand(LookupError):
@@ -48,6 +64,11 @@ def register(spec: CommandSpec) -> CommandSpec:
     return spec
 
 
+def unregister(name: str) -> None:
+    """Forget a command (its service was unregistered); unknown names are ignored."""
+    _registry.pop(name, None)
+
+
 def command_get(name: str) -> CommandSpec:
     try:
         return _registry[name]
@@ -57,6 +78,35 @@ def command_get(name: str) -> CommandSpec:
 
 def commands_all() -> list[CommandSpec]:
     return sorted(_registry.values(), key=lambda spec: spec.name)
+
+
+def command_queues() -> list[str]:
+    """The queues that declared commands go to, each once, sorted."""
+    return sorted({spec.queue for spec in _registry.values()})
+
+
+def queues_all() -> list[str]:
+    """Every queue a worker must consume: the orchestrator's own, then every service's."""
+    return [settings.ORCHESTRATOR_QUEUE, *(q for q in command_queues() if q != settings.ORCHESTRATOR_QUEUE)]
+
+
+def task_route(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
+    """Celery's router (settings.CELERY_TASK_ROUTES): a declared command goes to its service's queue;
+    anything else to the default queue, the orchestrator's."""
+    spec = _registry.get(name)
+    return {"queue": spec.queue} if spec is not None else None
+
+
+def searchable_keys(command: str) -> tuple[BusinessKey, ...]:
+    """The business keys of a command's output that operators search by (none if undeclared)."""
+    spec = _registry.get(command)
+    return tuple(key for key in spec.keys if key.searchable) if spec is not None else ()
+
+
+def searchable_key_labels() -> list[str]:
+    """What the search box finds by, in words, each once ("tracking number", ...)."""
+    labels = (key.label for spec in commands_all() for key in spec.keys if key.searchable)
+    return list(dict.fromkeys(labels))
 
 
 def command_summary(name: str, *, input: dict[str, Any], output: dict[str, Any] | None = None) -> str:

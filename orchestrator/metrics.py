@@ -91,7 +91,7 @@ class EngineCollector(Collector):
 
 
 def queue_depths() -> dict[str, int]:
-    """The length of each queue in settings.ALL_QUEUES, as the broker tells it; {} when it does
+    """The length of each queue in queues_all(), as the broker tells it; {} when it does
     not answer (or runs in this process: embedded mode)."""
     try:
         return {queue: depth for queue, (depth, _) in broker.queue_depths(timeout=BROKER_TIMEOUT).items()}

@@ -5,7 +5,6 @@ from typing import Any, NoReturn
 
 from django.db import models
 from django.db.models import Q
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Upper
 
 from orchestrator.status import DefinitionStatus, OnExhausted, ProcessStatus, StepPhase
@@ -29,7 +28,7 @@ class WorkflowDefinition(models.Model):
         help_text="How long after its start a process should have ended, e.g. 00:30:00.",
     )
     deadline_reason = models.CharField(
-        max_length=200, blank=True, help_text="Why, in a few words, e.g. 'the hotel hold expires'."
+        max_length=200, blank=True, help_text="Why, in a few words, e.g. 'the price quote expires'."
     )
 
     class Meta:
@@ -50,7 +49,7 @@ class StepDefinition(models.Model):
     position = models.PositiveIntegerField(
         default=0, help_text="Display order; dependencies decide run order."
     )
-    key = models.SlugField(max_length=64, help_text="Unique within the workflow, e.g. 'payment'.")
+    key = models.SlugField(max_length=64, help_text="Unique within the workflow, e.g. 'ship'.")
     command = models.CharField(max_length=100, help_text="A command declared by a service.")
     compensation = models.CharField(max_length=100, blank=True, help_text="The command that undoes it.")
     keep_on_compensation = models.BooleanField(
@@ -81,14 +80,6 @@ class StepDefinition(models.Model):
         return f"{self.definition}: {self.key}"
 
 
-# Step outputs an operator may search by (what the booking app's search looks in): (step, key, index).
-_SEARCHED_OUTPUTS = [
-    ("payment", "payment_id", "payment_id"),
-    ("flight", "pnr", "pnr"),
-    ("hotel", "confirmation", "hotel_confirmation"),
-]
-
-
 class ProcessInstance(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT, related_name="instances")
@@ -104,7 +95,7 @@ class ProcessInstance(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # Summaries of the snapshot, for the dashboard's filters (kept by every transition).
-    active_steps = models.TextField(blank=True, help_text='Steps at work, as ",flight,hotel,".')
+    active_steps = models.TextField(blank=True, help_text='Steps at work, as ",pack,ship,".')
     max_attempt = models.PositiveIntegerField(default=0, help_text="The highest attempt of any step.")
     in_doubt = models.BooleanField(default=False, help_text="A step timed out without a definite answer.")
     retrying_attempt = models.PositiveIntegerField(
@@ -139,12 +130,9 @@ class ProcessInstance(models.Model):
                 name="process_open_by_definition",
                 condition=Q(ended_at__isnull=True),
             ),
-            # The search box (orchestrator.selectors.search_condition): exact lookups, each by index.
+            # The search box (orchestrator.selectors.search_condition): exact lookups, each by index;
+            # the keys of the steps' outputs are in ProcessKey.
             models.Index(Upper("business_key"), name="process_business_key_upper"),
-            *(
-                models.Index(KeyTransform(key, KeyTransform(step, "context")), name=f"process_{name}")
-                for step, key, name in _SEARCHED_OUTPUTS
-            ),
         ]
         # Operator actions, each its own permission (the dashboard, the API and the admin check them).
         permissions = [
@@ -163,6 +151,28 @@ class ProcessInstance(models.Model):
     def status_now(self) -> ProcessStatus:
         """The status with its vocabulary (`is_terminal`, ...): the column holds a plain string."""
         return ProcessStatus(self.status)
+
+
+class ProcessKey(models.Model):
+    """A business key a step's output carried (a tracking number), for the search box.
+
+    Written by the transition that brought the output (orchestrator.keys); which fields are keys
+    is declared by each command, so the table serves every service alike.
+    """
+
+    process = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="keys")
+    step = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, help_text="The field of the step's output.")
+    value = models.CharField(max_length=200, help_text="Upper case: searched in any case.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["process", "step", "name"], name="process_key_step_name_unique"),
+        ]
+        indexes = [models.Index(fields=["value"], name="process_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.step}.{self.name} = {self.value}"
 
 
 class ProcessCount(models.Model):

@@ -38,18 +38,19 @@ from orchestrator.definitions import (
     definition_for_run,
     definition_freeze,
 )
-from orchestrator.engine.codec import state_from_json, state_to_json
+from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import (
     decide,
     due_timer_events,
     initial_state,
 )
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retrying_attempt
 from orchestrator.engine.types import Command, Event, EventType, State
+from orchestrator.keys import KeyValue, keys_changed, keys_write
 from orchestrator.messages import MalformedMessage, Reply, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
 from orchestrator.outbox import outbox_discard, outbox_marks_flush, outbox_marks_restore, outbox_write_all
 from orchestrator.previews import operator_event
+from orchestrator.snapshots import SNAPSHOT_COLUMNS, snapshot_columns
 
 logger = logging.getLogger(__name__)
 
@@ -378,6 +379,7 @@ class _Change:
     previous_status: str
     rows: list[HistoryEntry]
     commands: list[Command]
+    keys: list[KeyValue]  # business keys its steps' outputs brought (orchestrator.keys)
     at: datetime
     tally: instruments.Tally
 
@@ -387,19 +389,7 @@ class _Change:
 
 
 # The columns a transition changes (the list and filters read them without the snapshot).
-_CHANGED_FIELDS = [
-    "state",
-    "status",
-    "context",
-    "seq",
-    "wake_at",
-    "ended_at",
-    "active_steps",
-    "max_attempt",
-    "in_doubt",
-    "retrying_attempt",
-    "updated_at",
-]
+_CHANGED_FIELDS = [*SNAPSHOT_COLUMNS, "updated_at"]
 
 
 def _transition(
@@ -448,44 +438,27 @@ def _decided(
                 decision.note,
                 extra={"step": event.step, "attempt": event.attempt},
             )
-    previous_status = instance.status
-    instance.state = state_to_json(state)
-    instance.status = state.status
-    instance.context = state.context
-    instance.seq = state.seq
-    instance.wake_at = state.next_wake_up()
-    instance.ended_at = state.ended_at
-    at_work = active_steps(state)
-    instance.active_steps = f",{','.join(at_work)}," if at_work else ""
-    instance.max_attempt = max_attempt(state)
-    instance.in_doubt = any_in_doubt(state)
-    instance.retrying_attempt = retrying_attempt(state)
+    previous_status, previous_context = instance.status, instance.context
+    for column, value in snapshot_columns(state).items():
+        setattr(instance, column, value)
     instance.updated_at = timezone.now()
-    return _Change(instance, state, previous_status, rows, commands, events[-1].at, tally)
+    keys = keys_changed(spec, previous_context, state.context)
+    return _Change(instance, state, previous_status, rows, commands, keys, events[-1].at, tally)
 
 
 def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
     """One UPDATE ... FROM (VALUES ...) for many processes (Django's bulk_update builds a CASE
     per row and column, which costs more in Python than the update in PostgreSQL)."""
-    columns = ", ".join(f"{name} = v.{name}{cast}" for name, cast in _SNAPSHOT_COLUMNS)
-    names = ", ".join(name for name, _ in _SNAPSHOT_COLUMNS)
-    rows = ", ".join(["(%s, " + ", ".join(["%s"] * len(_SNAPSHOT_COLUMNS)) + ")"] * len(instances))
+    casts = {**SNAPSHOT_COLUMNS, "updated_at": "::timestamptz"}
+    columns = ", ".join(f"{name} = v.{name}{cast}" for name, cast in casts.items())
+    names = ", ".join(casts)
+    rows = ", ".join(["(%s, " + ", ".join(["%s"] * len(casts)) + ")"] * len(instances))
     values: list[Any] = []
     for instance in instances:
-        values += [
-            str(instance.pk),
-            json.dumps(instance.state),
-            instance.status,
-            json.dumps(instance.context),
-            instance.seq,
-            instance.wake_at,
-            instance.ended_at,
-            instance.active_steps,
-            instance.max_attempt,
-            instance.in_doubt,
-            instance.retrying_attempt,
-            instance.updated_at,
-        ]
+        values.append(str(instance.pk))
+        for name, cast in casts.items():
+            value = getattr(instance, name)
+            values.append(json.dumps(value) if cast == "::jsonb" else value)
     table = ProcessInstance._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -493,22 +466,6 @@ def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
             "WHERE p.id = v.id::uuid",
             values,
         )
-
-
-# The columns of _CHANGED_FIELDS, with the casts the VALUES list needs.
-_SNAPSHOT_COLUMNS = [
-    ("state", "::jsonb"),
-    ("status", ""),
-    ("context", "::jsonb"),
-    ("seq", "::integer"),
-    ("wake_at", "::timestamptz"),
-    ("ended_at", "::timestamptz"),
-    ("active_steps", ""),
-    ("max_attempt", "::integer"),
-    ("in_doubt", "::boolean"),
-    ("retrying_attempt", "::integer"),
-    ("updated_at", "::timestamptz"),
-]
 
 
 def _write(changes: Sequence[_Change]) -> None:
@@ -523,6 +480,7 @@ def _write(changes: Sequence[_Change]) -> None:
     # Commands decided by a transition that also ended the process never go out (say, a "your
     # trip is booked" e-mail after the trip was cancelled); nor do those that did not leave yet.
     outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
+    keys_write([(change.instance, key) for change in changes for key in change.keys])
     for change in changes:
         if change.state.status != change.previous_status:
             cause = change.rows[-1]  # the event that changed the status

@@ -14,8 +14,8 @@ from typing import Any
 
 from orchestrator.engine.codec import state_to_json
 from orchestrator.engine.decide import decide, due_timer_events, initial_state
-from orchestrator.engine.summary import active_steps, any_in_doubt, max_attempt, retrying_attempt
 from orchestrator.engine.types import Command, Definition, Event, State
+from orchestrator.snapshots import snapshot_columns
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,5 @@ class Rehearsal:
         return state_to_json(self.state)
 
     def columns(self) -> dict[str, Any]:
-        """The process row's summary columns, as a transition writes them."""
-        at_work = active_steps(self.state)
-        return {
-            "status": self.state.status.value,
-            "context": dict(self.state.context),
-            "seq": self.state.seq,
-            "wake_at": self.state.next_wake_up(),
-            "ended_at": self.state.ended_at,
-            "active_steps": f",{','.join(at_work)}," if at_work else "",
-            "max_attempt": max_attempt(self.state),
-            "in_doubt": any_in_doubt(self.state),
-            "retrying_attempt": retrying_attempt(self.state),
-        }
+        """The process row's columns, as a transition writes them."""
+        return snapshot_columns(self.state)

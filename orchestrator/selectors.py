@@ -22,11 +22,13 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
+from orchestrator.commands import searchable_key_labels
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.summary import retry_target
 from orchestrator.engine.types import ACTION, Definition, Event, State
+from orchestrator.keys import processes_keyed
 from orchestrator.models import HistoryEntry, ProcessCount, ProcessInstance, WorkflowDefinition
 from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
@@ -246,16 +248,26 @@ def attention_items(*, now: datetime) -> list[Attention]:
 
 
 # What the search box also looks in, registered by the domains that know their data (say, a
-# booking's reference or e-mail): the engine itself knows only business keys and process ids.
+# customer's e-mail): the engine itself knows process ids, business keys and the keys its
+# steps' outputs carry (orchestrator.keys).
 # Each source gives the ids of the processes it finds for the text, as a query of one column.
 SearchSource = Callable[[str], Iterable[QuerySet[Any]]]
 _SEARCHES: list[SearchSource] = []
+_SEARCH_HINTS: list[str] = []
 
 
-def search_register(source: SearchSource) -> None:
-    """Add what the search box looks in: `source(text)` gives queries of matching process ids."""
+def search_register(source: SearchSource, *, finds: Iterable[str] = ()) -> None:
+    """Add what the search box looks in: `source(text)` gives queries of matching process ids;
+    `finds` says by what, in words ("reference", "e-mail"), for the box's hint."""
     if source not in _SEARCHES:
         _SEARCHES.append(source)
+        _SEARCH_HINTS.extend(hint for hint in finds if hint not in _SEARCH_HINTS)
+
+
+def search_hints() -> list[str]:
+    """Everything the search box finds a process by, in words: what the domains registered, the
+    business keys the services declare, the process id."""
+    return list(dict.fromkeys([*_SEARCH_HINTS, *searchable_key_labels(), "process id"]))
 
 
 def search_condition(q: str) -> Q:
@@ -265,7 +277,10 @@ def search_condition(q: str) -> Q:
     whose id one of the lookups finds (a UNION), never a scan of the processes table, which an OR
     over the joined tables would be at a million processes.
     """
-    found: list[QuerySet[Any]] = [ProcessInstance.objects.filter(business_key__iexact=q).values("pk")]
+    found: list[QuerySet[Any]] = [
+        ProcessInstance.objects.filter(business_key__iexact=q).values("pk"),
+        processes_keyed(q),
+    ]
     with contextlib.suppress(ValueError):
         found.append(ProcessInstance.objects.filter(pk=uuid.UUID(q)).values("pk"))
     for source in _SEARCHES:

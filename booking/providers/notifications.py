@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from django.db import transaction
+from pydantic import BaseModel, EmailStr
 
 from booking.models import Notification
-from booking.providers.records import Effect, record_claim, step_of, trip_input
-from booking.providers.runner import Result
+from booking.providers import trip_input
+from booking.services.declaration import Effect, Result, Service, ServiceCommand
+from booking.services.records import record_claim, step_of
+from booking.trip import TripInput
+from orchestrator.commands import commands_all
 from orchestrator.messages import CommandMessage
 
 TEMPLATES = {
     "confirmed": (
         "Your trip {reference} is booked",
-        "Dear {name},\n\nyour trip is confirmed.\n"
-        "Flight: {pnr}\nHotel: {confirmation}\nCharged: {amount} {currency}\n",
+        "Dear {name},\n\nyour trip is confirmed.\n{booked}Charged: {amount} {currency}\n",
     ),
     "cancelled": (
         "Your trip {reference} could not be booked",
@@ -25,6 +29,32 @@ TEMPLATES = {
 }
 
 
+class NotificationOutput(BaseModel):
+    notification_id: str
+    to: EmailStr
+    subject: str = ""
+
+
+def booked_lines(context: Mapping[str, Any]) -> str:
+    """What the trip holds, a line per step: "Flight: K3Q9ZD", with the codes its services issued
+    (every field a service declares as a business key), in the order the steps were done."""
+    fields = list(dict.fromkeys(key.field for spec in commands_all() for key in spec.keys))
+    lines = []
+    for step, output in context.items():
+        if not isinstance(output, dict):
+            continue
+        codes = [str(output[field]) for field in fields if output.get(field)]
+        if codes:
+            lines.append(f"{step.replace('_', ' ').capitalize()}: {', '.join(codes)}\n")
+    return "".join(lines)
+
+
+def message_text(template: str, values: Mapping[str, Any]) -> tuple[str, str]:
+    """(subject, body) of a template, filled in."""
+    subject, body = TEMPLATES[template]
+    return subject.format(**values), body.format(**values)
+
+
 def send(command: CommandMessage, refuse: bool) -> Result:
     trip = trip_input(command)
     if isinstance(trip, Result):
@@ -32,16 +62,16 @@ def send(command: CommandMessage, refuse: bool) -> Result:
     template = str(command.payload.get("params", {}).get("template", "confirmed"))
     if template not in TEMPLATES:
         return Result(succeeded=False, error=f"unknown template {template!r}", business=True)
-    context = command.payload.get("context", {})
-    subject, body = TEMPLATES[template]
-    values = {
-        "reference": trip.reference,
-        "name": trip.customer_name,
-        "pnr": context.get("flight", {}).get("pnr", "-"),
-        "confirmation": context.get("hotel", {}).get("confirmation", "-"),
-        "amount": trip.amount,
-        "currency": trip.currency,
-    }
+    subject, body = message_text(
+        template,
+        {
+            "reference": trip.reference,
+            "name": trip.customer_name,
+            "booked": booked_lines(command.payload.get("context", {})),
+            "amount": trip.amount,
+            "currency": trip.currency,
+        },
+    )
     with transaction.atomic():
         record = record_claim(
             Notification,
@@ -51,8 +81,8 @@ def send(command: CommandMessage, refuse: bool) -> Result:
                 "status": Notification.Status.BOUNCED if refuse else Notification.Status.SENT,
                 "template": template,
                 "to": trip.customer_email,
-                "subject": subject.format(**values),
-                "body": body.format(**values),
+                "subject": subject,
+                "body": body,
             },
         )
     if record.status == Notification.Status.BOUNCED:
@@ -78,3 +108,25 @@ def effects(process_ids: Collection[str]) -> list[Effect]:
         )
         for note in Notification.objects.filter(process_id__in=process_ids).order_by("id")
     ]
+
+
+SERVICE = Service(
+    name="notifications",
+    label="Confirmation e-mail",
+    description="E-mails the customer.",
+    commands=(
+        ServiceCommand(
+            name="notifications.send",
+            handler=send,
+            description="E-mail the customer (params.template: confirmed or cancelled).",
+            summary="e-mail {input[customer_email]}",
+            input=TripInput,
+            output=NotificationOutput,
+        ),
+    ),
+    ledger=effects,
+    records=(Notification,),
+    refusal="bounced",
+    done="sent to {to}",
+    undone="",
+)

@@ -6,11 +6,27 @@ from collections.abc import Collection
 from decimal import Decimal
 
 from django.db import transaction
+from pydantic import BaseModel, Field
 
 from booking.models import Charge, Refund
-from booking.providers.records import Effect, code, record_claim, step_of, trip_input
-from booking.providers.runner import Result
+from booking.providers import trip_input
+from booking.services.declaration import Effect, Result, Service, ServiceCommand
+from booking.services.records import code, record_claim, step_of
+from booking.trip import TripInput
+from orchestrator.commands import BusinessKey
 from orchestrator.messages import CommandMessage
+
+
+class ChargeOutput(BaseModel):
+    payment_id: str = Field(min_length=1)
+    amount: str
+    currency: str
+
+
+class RefundOutput(BaseModel):
+    refund_id: str | None = None
+    amount: str
+    currency: str
 
 
 def charge(command: CommandMessage, refuse: bool) -> Result:
@@ -110,3 +126,35 @@ def effects(process_ids: Collection[str]) -> list[Effect]:
             )
         )
     return found
+
+
+SERVICE = Service(
+    name="payments",
+    label="Payment",
+    description="Charges the customer the trip's amount, and refunds it.",
+    commands=(
+        ServiceCommand(
+            name="payments.charge",
+            handler=charge,
+            description="Charge the customer the trip's amount.",
+            summary="charge {input[amount]} {input[currency]} to {input[customer_name]}",
+            input=TripInput,
+            output=ChargeOutput,
+            undo="payments.refund",
+            keys=(BusinessKey("payment_id", "payment id"),),
+        ),
+        ServiceCommand(
+            name="payments.refund",
+            handler=refund,
+            description="Refund exactly what the charge took.",
+            summary="refund {output[amount]} {output[currency]} (payment {output[payment_id]})",
+            input=TripInput,
+            output=RefundOutput,
+        ),
+    ),
+    ledger=effects,
+    records=(Charge, Refund),
+    refusal="card declined",
+    done="paid {amount} {currency}",
+    undone="refunded",
+)

@@ -21,8 +21,10 @@ from django.db import connection, transaction
 
 from booking.models import Booking, Charge, Notification
 from booking.seeding.templates import TABLES, TripTemplate, template_build, time_field
-from booking.seeding.trips import scenario
+from booking.seeding.trips import CODES, itinerary_placeholder, scenario
+from booking.trip import CURRENCIES, itinerary_random, traveller_random
 from orchestrator.definitions import definition_active, definition_for_run
+from orchestrator.keys import key_normalise
 from orchestrator.models import ProcessInstance
 from orchestrator.status import ProcessStatus
 
@@ -40,20 +42,6 @@ WORKFLOW_SHARES = {"trip-booking": 0.85, "trip-booking-parallel": 0.15}
 TEMPLATES_PER_STATUS = {ProcessStatus.COMPLETED: 48, ProcessStatus.COMPENSATED: 24}
 TEMPLATES_OTHERWISE = 12
 
-FIRST = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Tim",
-    "Radia", "Leslie", "Hedy", "John", "Katherine", "Dennis", "Sophie", "Niklaus", "Joan", "Guido",
-    "Anita", "Bjarne", "Karen", "Linus", "Shafi", "Tony", "Annie", "Claude", "Mary", "Yukihiro",
-]  # fmt: skip
-LAST = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Allen",
-    "Berners", "Perlman", "Lamport", "Lamarr", "McCarthy", "Johnson", "Ritchie", "Wilson", "Wirth",
-    "Clarke", "Rossum", "Borg", "Stroustrup", "Jones", "Torvalds", "Goldwasser", "Hoare", "Easley",
-    "Shannon", "Keller", "Matsumoto",
-]  # fmt: skip
-CITIES = ["CDG", "JFK", "LHR", "FCO", "MAD", "BER", "LIS", "ATH", "NRT", "SFO", "YUL", "CPT", "GRU", "SYD"]
-HOTELS = ["Grand Hotel", "Hotel du Parc", "Harbour Inn", "City Lodge", "The Atrium", "Seaside Suites"]
-CURRENCIES = ["EUR", "EUR", "EUR", "USD", "GBP"]
 CODE = string.ascii_uppercase + string.digits
 # Booking references as booking_reference_new draws them: 32 symbols over 6 places.
 REFERENCE_SYMBOLS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -179,30 +167,27 @@ class Stamper:
 
     def values(self, template: TripTemplate, reference: str, ids: dict[str, IdBlock]) -> dict[str, str]:
         rng = self.rng
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        origin, destination = rng.sample(CITIES, 2)
+        name, email = traveller_random(rng)
         values = {
             "PROCESS_ID": self.uuid(),
             "BOOKING_ID": self.uuid(),
             "REFERENCE": reference,
-            "NAME": f"{first} {last}",
-            "EMAIL": f"{first.lower()}.{last.lower()}{rng.randrange(100_000)}@example.com",
+            "NAME": name,
+            "EMAIL": email.replace("@", f"{rng.randrange(100_000)}@"),
             "AMOUNT": f"{rng.randint(9000, 250000) / 100:.2f}",
             "CURRENCY": rng.choice(CURRENCIES),
-            "ORIGIN": origin,
-            "DESTINATION": destination,
-            "HOTEL": rng.choice(HOTELS),
-            "DEPART_ON": f"{self.now.year + 1}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            **{
+                itinerary_placeholder(field).strip("@"): value
+                for field, value in itinerary_random(rng, year=self.now.year + 1).items()
+            },
         }
         fields = template.fields
-        if "PAYMENT_ID" in fields:
-            values["PAYMENT_ID"] = "pay_" + self.code(12)
-        if "REFUND_ID" in fields:
-            values["REFUND_ID"] = "re_" + self.code(12)
-        if "PNR" in fields:
-            values["PNR"] = self.code(6)
-        if "HOTEL_CONFIRMATION" in fields:
-            values["HOTEL_CONFIRMATION"] = "H" + self.code(7, string.digits)
+        for placeholder_name, (prefix, length, alphabet) in CODES.items():
+            if placeholder_name in fields:
+                values[placeholder_name] = prefix + self.code(length, alphabet)
+        for name in fields:
+            if name.startswith("KEY_"):  # a business key: as orchestrator.keys stores it
+                values[name] = key_normalise(values[name.removeprefix("KEY_")])
         if "CHARGE_ID" in fields:
             values["CHARGE_ID"] = ids["charges"].take()
         for name in fields:

@@ -16,18 +16,19 @@ from typing import Any
 
 from django.db import models
 
-from booking.models import (
-    Booking,
-    Charge,
-    FlightReservation,
-    HotelReservation,
-    Notification,
-    Refund,
-    Reservation,
+from booking.models import Booking, Charge, Notification, Refund, Reservation
+from booking.seeding.trips import (
+    PROCESS_ID,
+    T0,
+    TRIP_INPUT,
+    RehearsedTrip,
+    ServiceRecord,
+    placeholder,
+    reservation_code,
 )
-from booking.providers.notifications import TEMPLATES
-from booking.seeding.trips import PROCESS_ID, ROUTE, T0, TRIP_INPUT, RehearsedTrip, ServiceRecord, placeholder
-from orchestrator.models import HistoryEntry, ProcessInstance
+from orchestrator.keys import keys_of
+from orchestrator.models import HistoryEntry, ProcessInstance, ProcessKey
+from orchestrator.snapshots import SNAPSHOT_COLUMNS
 from orchestrator.status import ProcessStatus
 
 
@@ -56,22 +57,14 @@ TABLES = {
             "id",
             "workflow_name",
             "business_key",
-            "status",
             "input",
-            "context",
-            "state",
-            "seq",
-            "wake_at",
             "created_at",
             "updated_at",
-            "ended_at",
             "definition_id",
-            "active_steps",
-            "in_doubt",
-            "max_attempt",
-            "retrying_attempt",
+            *SNAPSHOT_COLUMNS,
         ),
     ),
+    "keys": Table(ProcessKey, ("process_id", "step", "name", "value")),
     "bookings": Table(
         Booking,
         (
@@ -108,11 +101,11 @@ TABLES = {
     ),
     "charges": Table(Charge, ("id", *_RECORD, "payment_id", "amount", "currency")),
     "refunds": Table(Refund, ("charge_id", "refund_id", "amount", "currency", "created_at")),
-    "flights": Table(FlightReservation, (*_RECORD, "cancelled_at", "pnr", "flight")),
-    "hotels": Table(HotelReservation, (*_RECORD, "cancelled_at", "confirmation", "hotel")),
+    "reservations": Table(Reservation, (*_RECORD, "service", "cancelled_at", "code", "details")),
     "notifications": Table(Notification, ("id", *_RECORD, "template", "to", "subject", "body")),
 }
 
+_PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 # Times are written with microseconds, as the engine writes them; offsets from T0 up to 28 days.
 _FIELD = re.compile(
     r"@@(?P<name>[A-Z0-9_]+)@@|(?P<pid>"
@@ -149,22 +142,16 @@ def template_build(trip: RehearsedTrip, definition_id: int) -> TripTemplate:
             PROCESS_ID,
             trip.workflow,
             placeholder("REFERENCE"),
-            columns["status"],
             TRIP_INPUT,
-            columns["context"],
-            rehearsal.snapshot(),
-            columns["seq"],
-            columns["wake_at"],
             T0 + timedelta(milliseconds=2),
             last + timedelta(milliseconds=1),
-            columns["ended_at"],
             definition_id,
-            columns["active_steps"],
-            columns["in_doubt"],
-            columns["max_attempt"],
-            columns["retrying_attempt"],
+            *(columns[name] for name in SNAPSHOT_COLUMNS),
         ]
     )
+    for key in keys_of(rehearsal.definition, columns["context"]):
+        # Stamped values are upper-cased like every key (orchestrator.keys): KEY_<placeholder>.
+        rows["keys"].append([PROCESS_ID, key.step, key.name, _PLACEHOLDER.sub(r"@@KEY_\1@@", key.value)])
     rows["bookings"].append(
         [
             placeholder("BOOKING_ID"),
@@ -199,10 +186,8 @@ def template_build(trip: RehearsedTrip, definition_id: int) -> TripTemplate:
                 PROCESS_ID,
             ]
         )
-    flight_done = any(r.step == "flight" and r.status != Reservation.Status.VOIDED for r in trip.records)
-    hotel_done = any(r.step == "hotel" and r.status != Reservation.Status.VOIDED for r in trip.records)
     for record in trip.records:
-        _record_rows(rows, record, flight_done=flight_done, hotel_done=hotel_done)
+        _record_rows(rows, record)
     fields: set[str] = set()
     texts = {key: "".join(_format(_copy_line(row), fields) for row in table) for key, table in rows.items()}
     times = tuple(sorted(int(name[1:]) for name in fields if _is_time(name)))
@@ -217,15 +202,13 @@ def template_build(trip: RehearsedTrip, definition_id: int) -> TripTemplate:
     )
 
 
-def _record_rows(
-    rows: dict[str, list[list[Any]]], record: ServiceRecord, *, flight_done: bool, hotel_done: bool
-) -> None:
+def _record_rows(rows: dict[str, list[list[Any]]], record: ServiceRecord) -> None:
     key = f"{PROCESS_ID}:{record.step}"
     created = T0 + timedelta(seconds=record.created)
     updated = T0 + timedelta(seconds=record.updated)
     undone = T0 + timedelta(seconds=record.undone) if record.undone is not None else None
     reference = placeholder("REFERENCE")
-    if record.service == "payments":
+    if record.table == "charges":
         voided = record.status == Charge.Status.VOIDED
         charged = record.status == Charge.Status.CHARGED
         rows["charges"].append(
@@ -252,15 +235,10 @@ def _record_rows(
                     undone,
                 ]
             )
-    elif record.service in ("flights", "hotels"):
+    elif record.table == "reservations":
         voided = record.status == Reservation.Status.VOIDED
-        code, detail = (
-            (placeholder("PNR"), ROUTE)
-            if record.service == "flights"
-            else (placeholder("HOTEL_CONFIRMATION"), placeholder("HOTEL"))
-        )
         booked = record.status in (Reservation.Status.BOOKED, Reservation.Status.CANCELLED)
-        rows[record.service].append(
+        rows["reservations"].append(
             [
                 key,
                 PROCESS_ID,
@@ -268,21 +246,13 @@ def _record_rows(
                 created,
                 updated,
                 record.status,
+                record.service,
                 undone,
-                code if booked else "",
-                detail if booked else "",
+                reservation_code(record.service) if booked else "",
+                record.details if booked else "",
             ]
         )
     else:
-        subject, body = TEMPLATES[record.template]
-        values = {
-            "reference": reference,
-            "name": placeholder("NAME"),
-            "pnr": placeholder("PNR") if flight_done else "-",
-            "confirmation": placeholder("HOTEL_CONFIRMATION") if hotel_done else "-",
-            "amount": placeholder("AMOUNT"),
-            "currency": placeholder("CURRENCY"),
-        }
         rows["notifications"].append(
             [
                 placeholder(f"NOTIFICATION_ID_{record.step.upper()}"),
@@ -294,8 +264,8 @@ def _record_rows(
                 record.status,
                 record.template,
                 placeholder("EMAIL"),
-                subject.format(**values),
-                body.format(**values),
+                record.subject,
+                record.body,
             ]
         )
 

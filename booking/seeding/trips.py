@@ -14,13 +14,15 @@ from __future__ import annotations
 import enum
 import heapq
 import random
+import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from booking.models import Charge, Notification, Reservation
-from booking.providers.notifications import TEMPLATES
+from booking.providers.notifications import booked_lines, message_text
+from booking.trip import route_of, stay_of
 from orchestrator.actions import ActionName, ActionNotAllowed
 from orchestrator.engine.types import ACTION, COMPENSATION, Command, Definition, Event, EventType, State
 from orchestrator.previews import operator_event
@@ -35,6 +37,12 @@ def placeholder(name: str) -> str:
     return f"@@{name}@@"
 
 
+def itinerary_placeholder(field: str) -> str:
+    """The placeholder of an itinerary field (stamped with booking.trip.itinerary_random's)."""
+    return placeholder(f"ITINERARY_{field.upper()}")
+
+
+ITINERARY = {field: itinerary_placeholder(field) for field in ("origin", "destination", "depart_on", "hotel")}
 TRIP_INPUT: dict[str, Any] = {
     "booking_id": placeholder("BOOKING_ID"),
     "reference": placeholder("REFERENCE"),
@@ -42,15 +50,25 @@ TRIP_INPUT: dict[str, Any] = {
     "customer_email": placeholder("EMAIL"),
     "amount": placeholder("AMOUNT"),
     "currency": placeholder("CURRENCY"),
-    "itinerary": {
-        "origin": placeholder("ORIGIN"),
-        "destination": placeholder("DESTINATION"),
-        "hotel": placeholder("HOTEL"),
-        "depart_on": placeholder("DEPART_ON"),
-    },
+    "itinerary": ITINERARY,
 }
-ROUTE = f"{placeholder('ORIGIN')}→{placeholder('DESTINATION')} {placeholder('DEPART_ON')}"
 OPERATORS = ["olga", "victor", "amara", "jonas", "mei"]
+
+# The trip's reserving services in a rehearsal: the fields of their output (code, what was
+# booked) and what was booked, and how the code each issues is drawn when a copy is stamped out
+# (prefix, length, alphabet) under the placeholder CODE_<SERVICE>.
+RESERVING: dict[str, tuple[str, str, str]] = {
+    "flights": ("pnr", "flight", route_of(ITINERARY)),
+    "hotels": ("confirmation", "hotel", stay_of(ITINERARY)),
+    "cars": ("confirmation", "car", f"Compact car at {ITINERARY['destination']}"),
+}
+CODES: dict[str, tuple[str, int, str]] = {
+    "PAYMENT_ID": ("pay_", 12, string.ascii_uppercase + string.digits),
+    "REFUND_ID": ("re_", 12, string.ascii_uppercase + string.digits),
+    "CODE_FLIGHTS": ("", 6, string.ascii_uppercase + string.digits),
+    "CODE_HOTELS": ("H", 7, string.digits),
+    "CODE_CARS": ("C", 7, string.digits),
+}
 
 
 class Fate(enum.Enum):
@@ -95,13 +113,21 @@ class FaultProfile:
 class ServiceRecord:
     """What one service holds under one step's idempotency key (booking.models)."""
 
-    service: str  # payments, flights, hotels, notifications
+    service: str
     step: str
     status: str  # the model's Status value
     created: float  # seconds after T0
     updated: float
     undone: float | None = None  # refunded or cancelled then
-    template: str = ""  # notifications: confirmed or cancelled
+    template: str = ""  # an e-mail's: confirmed or cancelled
+    subject: str = ""  # an e-mail's, as sent
+    body: str = ""
+    details: str = ""  # a reservation's: what was booked
+
+    @property
+    def table(self) -> str:
+        """Where the record is kept: charges, reservations or notifications (templates.TABLES)."""
+        return {"payments": "charges", "notifications": "notifications"}.get(self.service, "reservations")
 
 
 class ServiceWorld:
@@ -120,21 +146,39 @@ class ServiceWorld:
             return True, self._undo(service, command.step, record, at), ""
         if record is None:
             record = self.records[command.step] = self._first(service, command, fate, at)
-        if record.status in (Charge.Status.DECLINED, Reservation.Status.SOLD_OUT):
+        if record.status in (Charge.Status.DECLINED, Reservation.Status.REFUSED):
             return False, {}, {"payments": "card declined"}.get(service, f"{service[:-1]} sold out")
         return True, _output(service, command.step, record), ""
 
     def _first(self, service: str, command: Command, fate: Fate, at: float) -> ServiceRecord:
         refused = fate == Fate.REFUSED
-        status: str
         if service == "payments":
             status = Charge.Status.DECLINED if refused else Charge.Status.CHARGED
-        elif service == "notifications":
-            status = Notification.Status.SENT
-        else:
-            status = Reservation.Status.SOLD_OUT if refused else Reservation.Status.BOOKED
-        template = str(command.payload.get("params", {}).get("template", ""))
-        return ServiceRecord(service, command.step, status, at, at, template=template)
+            return ServiceRecord(service, command.step, status, at, at)
+        if service == "notifications":
+            template = str(command.payload.get("params", {}).get("template", "confirmed"))
+            subject, body = message_text(
+                template,
+                {
+                    "reference": placeholder("REFERENCE"),
+                    "name": placeholder("NAME"),
+                    "booked": booked_lines(command.payload.get("context", {})),
+                    "amount": placeholder("AMOUNT"),
+                    "currency": placeholder("CURRENCY"),
+                },
+            )
+            return ServiceRecord(
+                service,
+                command.step,
+                Notification.Status.SENT,
+                at,
+                at,
+                template=template,
+                subject=subject,
+                body=body,
+            )
+        booked = Reservation.Status.REFUSED if refused else Reservation.Status.BOOKED
+        return ServiceRecord(service, command.step, booked, at, at, details=RESERVING[service][2])
 
     def _undo(self, service: str, step: str, record: ServiceRecord | None, at: float) -> dict[str, Any]:
         if record is None:  # nothing was done: void the key, so that a late copy is refused
@@ -156,9 +200,7 @@ class ServiceWorld:
                 continue
             if record.undone is not None and record.undone > until:
                 status = Reservation.Status.BOOKED if record.service != "payments" else record.status
-                record = ServiceRecord(
-                    record.service, record.step, status, record.created, record.created, None, record.template
-                )
+                record = replace(record, status=status, updated=record.created, undone=None)
             found.append(record)
         return found
 
@@ -170,16 +212,18 @@ def _output(service: str, step: str, record: ServiceRecord) -> dict[str, Any]:
             "amount": placeholder("AMOUNT"),
             "currency": placeholder("CURRENCY"),
         }
-    if service == "flights":
-        return {"pnr": placeholder("PNR"), "flight": ROUTE}
-    if service == "hotels":
-        return {"confirmation": placeholder("HOTEL_CONFIRMATION"), "hotel": placeholder("HOTEL")}
-    subject, _ = TEMPLATES[record.template]
-    return {
-        "notification_id": placeholder(f"NOTIFICATION_ID_{step.upper()}"),
-        "to": placeholder("EMAIL"),
-        "subject": subject.format(reference=placeholder("REFERENCE")),
-    }
+    if service == "notifications":
+        return {
+            "notification_id": placeholder(f"NOTIFICATION_ID_{step.upper()}"),
+            "to": placeholder("EMAIL"),
+            "subject": record.subject,
+        }
+    code_field, detail_field, details = RESERVING[service]
+    return {code_field: reservation_code(service), detail_field: details}
+
+
+def reservation_code(service: str) -> str:
+    return placeholder(f"CODE_{service.upper()}")
 
 
 def _undo_output(service: str, step: str, *, done: bool) -> dict[str, Any]:
@@ -189,8 +233,7 @@ def _undo_output(service: str, step: str, *, done: bool) -> dict[str, Any]:
             "amount": placeholder("AMOUNT") if done else "0.00",
             "currency": placeholder("CURRENCY"),
         }
-    code = placeholder("PNR") if service == "flights" else placeholder("HOTEL_CONFIRMATION")
-    return {"cancelled": done, "reference": code if done else None}
+    return {"cancelled": done, "reference": reservation_code(service) if done else None}
 
 
 @dataclass

@@ -7,7 +7,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from booking.faults import faults_all, faults_of
 from booking.models import DemoTraffic, ServiceFaults
+from booking.services.declaration import Service
+from booking.services.registry import UnknownService, service_get
 from booking.traffic import demo_traffic_get, demo_traffic_set
 from dashboard.actions import FAULTS_PERMISSION
 from dashboard.views.access import dashboard_view, require_permission
@@ -30,12 +33,11 @@ class TrafficForm(forms.ModelForm):
         fields = ["enabled", "every_seconds"]
 
 
-def _rows(request: HttpRequest) -> list[tuple[ServiceFaults, FaultsForm]]:
-    rows = []
-    for service in ServiceFaults.Service.values:
-        faults, _ = ServiceFaults.objects.get_or_create(service=service)
-        rows.append((faults, FaultsForm(instance=faults, prefix=service)))
-    return rows
+def _rows(request: HttpRequest) -> list[tuple[ServiceFaults, FaultsForm, Service]]:
+    return [
+        (faults, FaultsForm(instance=faults, prefix=faults.service), service_get(faults.service))
+        for faults in faults_all()
+    ]
 
 
 @require_GET
@@ -55,16 +57,23 @@ def services(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def faults_save(request: HttpRequest, service: str) -> HttpResponse:
     require_permission(request, FAULTS_PERMISSION)
-    if service not in ServiceFaults.Service.values:
-        raise Http404("no such service")
-    faults, _ = ServiceFaults.objects.get_or_create(service=service)
+    try:
+        faults = faults_of(service)
+    except UnknownService:
+        raise Http404("no such service") from None
     form = FaultsForm(request.POST, instance=faults, prefix=service)
     saved = form.is_valid()
     if saved:
         form.save()
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("dashboard:services")
-    context = {"faults": faults, "form": form, "may_change": True, "saved": saved}
+    context = {
+        "faults": faults,
+        "form": form,
+        "service": service_get(service),
+        "may_change": True,
+        "saved": saved,
+    }
     return render(request, "dashboard/_faults_row.html", context, status=200 if saved else 422)
 
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from booking.providers.batches import commands_take
+from booking.providers.runner import Handler, Result
 from django.conf import settings
 
 from booking.models import Charge
 from booking.providers import payments
-from booking.providers.batches import commands_take
-from booking.providers.runner import Handler, Result
 from booking.tasks import HANDLERS
 from orchestrator.messages import CommandMessage
 from orchestrator.models import Outbox

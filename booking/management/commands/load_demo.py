@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from booking.demo import demo_workflows_load
-from booking.models import ServiceFaults
+from booking.faults import demo_faults_load
 
 
 class Command(BaseCommand):
@@ -15,11 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         created = demo_workflows_load()
-        for service in ServiceFaults.Service.values:
-            # A few failures by default, so a fresh demo shows retries and compensations.
-            ServiceFaults.objects.get_or_create(
-                service=service, defaults={"technical_rate": 0.05, "business_rate": 0.02}
-            )
+        demo_faults_load()
         if created:
             self.stdout.write(f"Created workflows: {', '.join(created)}")
         else:

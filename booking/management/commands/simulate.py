@@ -16,9 +16,11 @@ from tqdm import tqdm
 
 from booking.faults import faults_set
 from booking.models import ServiceFaults
+from booking.services.registry import service_names
 from booking.simulation import Progress, Report, simulation_run
 from config.celery import app
 from config.embedded import EmbeddedRuntime
+from orchestrator.commands import queues_all
 from orchestrator.probes import probe_send, probes_await
 from orchestrator.status import ProcessStatus
 
@@ -33,10 +35,10 @@ FAULT_FIELDS = {
 def parse_faults(text: str) -> tuple[str, dict[str, Any]]:
     """'payments=technical:0.2,business:0.1' -> ('payments', {'technical_rate': 0.2, ...})."""
     service, sep, settings_text = text.partition("=")
-    if not sep or service not in ServiceFaults.Service.values:
+    if not sep or service not in service_names():
         raise CommandError(
             f"--faults {text!r}: expected SERVICE=technical:R,business:R,latency:MS,outage:0|1 "
-            f"with SERVICE one of {', '.join(ServiceFaults.Service.values)}"
+            f"with SERVICE one of {', '.join(service_names())}"
         )
     values: dict[str, Any] = {}
     for item in filter(None, settings_text.split(",")):
@@ -82,7 +84,7 @@ class Command(BaseCommand):
         saved = {row.service: row for row in ServiceFaults.objects.all()}
         runtime = None
         if settings.EMBEDDED_WORKERS:
-            runtime = EmbeddedRuntime(app, threads=opts["threads"], queues=settings.ALL_QUEUES)
+            runtime = EmbeddedRuntime(app, threads=opts["threads"], queues=queues_all())
             runtime.start()
         try:
             self._require_workers()
@@ -112,7 +114,7 @@ class Command(BaseCommand):
             )
 
     def _require_workers(self) -> None:
-        probes = [probe_send(queue=queue) for queue in settings.ALL_QUEUES]
+        probes = [probe_send(queue=queue) for queue in queues_all()]
         silent = [r.queue for r in probes_await(probes=probes, timeout=15) if r.latency is None]
         if silent:
             raise CommandError(

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from config.celery import app
 from config.embedded import EmbeddedRuntime
 from config.env import env_int, env_str
+from orchestrator.commands import queues_all
 
 
 class Command(BaseCommand):
@@ -31,9 +32,7 @@ class Command(BaseCommand):
         if settings.EMBEDDED_WORKERS:
             # The in-memory broker only connects threads of one process: one web process.
             workers = 1
-            runtime = EmbeddedRuntime(
-                app, threads=settings.EMBEDDED_WORKER_THREADS, queues=settings.ALL_QUEUES
-            )
+            runtime = EmbeddedRuntime(app, threads=settings.EMBEDDED_WORKER_THREADS, queues=queues_all())
             runtime.start()
         self.stdout.write(f"Serving on http://{host}:{port}/ ({settings.RUN_MODE} mode)", ending="\n")
         self.stdout.flush()

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.celery import app
 from config.embedded import EmbeddedRuntime
+from orchestrator.commands import queues_all
 from orchestrator.probes import probe_send, probes_await
 
 
@@ -24,10 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="append", dest="queues", help="queue to check (repeatable)")
 
     def handle(self, *args: Any, timeout: float, queues: list[str] | None, **options: Any) -> None:
-        queues = queues or list(settings.ALL_QUEUES)
+        queues = queues or list(queues_all())
         runtime = None
         if settings.EMBEDDED_WORKERS:
-            runtime = EmbeddedRuntime(app, threads=1, queues=settings.ALL_QUEUES)
+            runtime = EmbeddedRuntime(app, threads=1, queues=queues_all())
             runtime.start()
         try:
             probes = [probe_send(queue=queue) for queue in queues]

@@ -21,7 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from booking.providers.runner import Handler, Result, command_run, reply_send
+from booking.services.declaration import Handler, Result
+from booking.services.runner import command_run, reply_send
 from orchestrator.batches import Pulled, acknowledge, give_back, more_messages
 from orchestrator.messages import CommandMessage
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 
 from booking.faults import fault_draw, faults_for
+from booking.services.declaration import Handler, Result
 from config import chaos
 from config.logging import process_context
 from orchestrator.dead_letters import dead_letter_keep
@@ -40,15 +40,6 @@ from orchestrator.selectors import command_standing
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Result:
-    succeeded: bool
-    output: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-    business: bool = False  # a final refusal for this idempotency key
-
-
-Handler = Callable[[CommandMessage, bool], Result]
 Reply = Callable[[CommandMessage, Result], None]
 
 
