@@ -165,7 +165,7 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
         return ["Commands held while paused are sent now; the process goes on from where it is."]
     if action in (ActionName.CANCEL, ActionName.COMPENSATE):
         running = [key for key, st in state.steps.items() if st.status == StepStatus.RUNNING]
-        return [f"Wait for {key} (in flight now) to answer, then undo, newest first:" for key in running]
+        return [f"Wait for {key} (under way now) to answer, then undo, newest first:" for key in running]
     assert step is not None
     spec = definition.step(step)
     st = state.steps[step]

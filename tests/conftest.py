@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.commands import queues_all
 from tests.support.services import (
     broker_is_amqp,
     broker_purge,
@@ -112,12 +113,11 @@ def production_env(postgres_url: str, redis_url: str) -> dict[str, str]:
     """Environment for a child process in production mode against the test database, on the
     broker of this run (RabbitMQ when CELERY_BROKER_URL is amqp://, else Redis)."""
     import redis
-    from django.conf import settings
 
     # Messages left in the queues by an earlier run would reach the new workers.
     redis.Redis.from_url(redis_url).flushdb()
     if broker_is_amqp():
-        broker_purge(settings.ALL_QUEUES)
+        broker_purge(queues_all())
     env = dict(os.environ)
     env.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url, PYTHONPATH=str(PROJECT_ROOT))
     return env

@@ -30,5 +30,7 @@ SERVICE = reservation_service(
     describe=lambda trip: f"Compact car at {trip.get('itinerary', {}).get('destination', 'the destination')}",
     book_summary="rent a car at {input[itinerary][destination]}",
     cancel_summary="cancel the car rental {output[confirmation]}",
+    book_description="Rent a car at the destination.",
+    cancel_description="Cancel the car rented for the trip.",
     done="booked, confirmation {confirmation}",
 )

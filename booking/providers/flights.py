@@ -28,5 +28,7 @@ SERVICE = reservation_service(
     describe=lambda trip: route_of(trip.get("itinerary", {})),
     book_summary="book the flight {input[itinerary][origin]}→{input[itinerary][destination]}",
     cancel_summary="cancel flight PNR {output[pnr]}",
+    book_description="Book the flight of the itinerary.",
+    cancel_description="Cancel the flight booked for the trip.",
     done="booked, PNR {pnr}",
 )

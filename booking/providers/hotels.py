@@ -30,5 +30,7 @@ SERVICE = reservation_service(
     describe=lambda trip: stay_of(trip.get("itinerary", {})),
     book_summary="book {input[itinerary][hotel]}",
     cancel_summary="cancel the hotel booking {output[confirmation]}",
+    book_description="Book the hotel of the itinerary.",
+    cancel_description="Cancel the hotel booked for the trip.",
     done="booked, confirmation {confirmation}",
 )

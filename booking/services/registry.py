@@ -27,8 +27,8 @@ _services: dict[str, Service] = {}
 _handlers: dict[str, tuple[str, Handler]] = {}
 
 
-class UnknownService(LookupError):
-    pass
+class UnknownService(LookupError, ValueError):
+    """A name no declared service has (a lookup, and a bad value where a name is given)."""
 
 
 def services_load(modules: Iterable[str] | None = None) -> list[Service]:
@@ -136,9 +136,9 @@ def service_of_command(command: str) -> Service | None:
     return _services.get(owner[0]) if owner else None
 
 
-def command_handler(command: str) -> tuple[str, Handler]:
-    """(service, handler) of a command, for running it directly (a shell, a test)."""
-    return _handlers[command]
+def command_handlers() -> dict[str, tuple[str, Handler]]:
+    """(service, handler) of every declared command, by name: what a batch runs."""
+    return dict(_handlers)
 
 
 def service_queues() -> list[str]:

@@ -134,6 +134,8 @@ def reservation_service(
     cancel_summary: str,
     book: str = "book",
     cancel: str = "cancel",
+    book_description: str = "",
+    cancel_description: str = "",
     refusal: str = "sold out",
     done: str = "",
     demo_faults: DemoFaults | None = None,
@@ -162,7 +164,7 @@ def reservation_service(
             ServiceCommand(
                 name=book_name,
                 handler=reserving.book,
-                description=f"{book.capitalize()} the {what}.",
+                description=book_description or f"{book.capitalize()} the {what}.",
                 summary=book_summary,
                 input=input,
                 output=output,
@@ -172,7 +174,8 @@ def reservation_service(
             ServiceCommand(
                 name=cancel_name,
                 handler=reserving.cancel,
-                description=f"{cancel.capitalize()} the {what} booked for this process.",
+                description=cancel_description
+                or f"{cancel.capitalize()} the {what} booked for this process.",
                 summary=cancel_summary,
                 input=input,
                 output=CancelOutput,

@@ -13,7 +13,7 @@ The rules, in short (docs/state-machines.md has the diagrams):
    then the step waits for an operator (`pause`) or the process compensates (`compensate`).
    A timed-out attempt is *in doubt*: the service may have done it. Every attempt of a step
    carries the same idempotency key, so a retry returns the earlier outcome instead of acting twice.
-3. A business failure compensates the process. Compensation waits for in-flight steps to
+3. A business failure compensates the process. Compensation waits for the steps under way to
    answer or time out, then undoes, newest first and one at a time, every step the service was
    asked to do and did not refuse: a step that failed technically may still act later (a
    duplicate delivery), and undoing it leaves a tombstone at the service that refuses any later
@@ -461,7 +461,7 @@ def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
 
 def _advance_compensation(definition: Definition, s: State, at: datetime) -> list[Command]:
     main = definition.phase_steps(StepPhase.MAIN)
-    # Wait for every in-flight attempt of the success path to answer or time out.
+    # Wait for every attempt under way on the success path to answer or time out.
     if any(s.steps[spec.key].status == StepStatus.RUNNING for spec in main):
         return []
     in_progress = [spec for spec in main if s.steps[spec.key].status in COMPENSATION_IN_PROGRESS]

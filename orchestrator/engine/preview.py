@@ -1,7 +1,7 @@
 """What an operator's action will do, found by running the rules themselves on a copy.
 
 `plan` applies the hypothetical event with `decide`, then answers every command out (those the
-action sends, and those already in flight) with a success, oldest first, until nothing is left
+action sends, and those already out, unanswered) with a success, oldest first, until nothing is left
 to answer: the commands the engine sends on that way, and the state it settles in. There is no
 second model of the rules to drift from the first: a preview says what `decide` will do because
 it is what `decide` did.
@@ -37,7 +37,7 @@ def plan(definition: Definition, state: State, event: Event) -> Plan:
     decision = decide(definition, state, event)
     sent = list(decision.commands)
     # What was out before the event, then what the event sent: oldest first, as they will answer.
-    to_answer: deque[Command] = deque([*in_flight(state), *decision.commands])
+    to_answer: deque[Command] = deque([*unanswered(state), *decision.commands])
     current = decision.state
     replies = 0
     while to_answer and replies < MAX_REPLIES:
@@ -50,7 +50,7 @@ def plan(definition: Definition, state: State, event: Event) -> Plan:
     return Plan(decision.note, tuple(sent), current, complete=not to_answer)
 
 
-def in_flight(state: State) -> list[Command]:
+def unanswered(state: State) -> list[Command]:
     """The commands out now whose answer the state waits for (running steps, running undos),
     as stand-ins carrying what a reply needs: step, kind and attempt."""
     out = []

@@ -10,7 +10,7 @@ import pytest
 
 from booking.models import Booking
 from tests.api.conftest import ApiClient
-from tests.support.engine import answer, last_command
+from tests.support.engine import answer, last_command, service_run
 
 TRIP: dict[str, Any] = {
     "customer_name": "Ada Lovelace",
@@ -108,9 +108,8 @@ def test_get_a_booking_with_its_ledger(api: ApiClient) -> None:
     created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-2").json()
     booking = Booking.objects.get(pk=created["id"])
     assert booking.process is not None
-    from booking import tasks
 
-    tasks.charge(last_command(booking.process, "payment").model_dump(mode="json"))
+    service_run("payments.charge", last_command(booking.process, "payment").model_dump(mode="json"))
     response = api.call("get", f"/api/bookings/{created['id']}")
     assert response.status_code == 200
     ledger = response.json()["ledger"]

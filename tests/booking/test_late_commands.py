@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from booking import tasks
 from booking.bookings import booking_create
 from booking.models import Charge
 from orchestrator.messages import reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry
 from orchestrator.processes import message_handle, operator_act, timers_fire
-from tests.support.engine import SentTasks, an_operator, answer, last_command
+from tests.support.engine import SentTasks, an_operator, answer, last_command, service_run
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -52,7 +51,7 @@ def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by
         process_id=str(process.pk), action="skip", step="payment", user=ops, reason="nothing was charged"
     )
     # The held charge comes back while the process still runs (its e-mail is being sent).
-    tasks.charge(held)
+    service_run("payments.charge", held)
     reply = last_reply(sent_tasks)
     assert (reply["type"], reply["payload"]["business"]) == ("step.failed", True)
     assert reply["payload"]["error"] == "refused: step payment is compensated"
@@ -63,7 +62,7 @@ def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by
     assert process.status == "cancelled"
 
     # And once more, after the end.
-    tasks.charge(held)
+    service_run("payments.charge", held)
     assert last_reply(sent_tasks)["payload"]["error"] == "refused: the process has ended (cancelled)"
     assert not Charge.objects.exists()
     assert HistoryEntry.objects.filter(process=process, type="step.failed").count() == 1
@@ -76,7 +75,7 @@ def test_a_command_for_an_unknown_process_is_kept_as_a_dead_letter(sent_tasks: S
 
     body = command("payments.charge", "payment")
     body["process_id"] = str(uuid.uuid4())
-    tasks.charge(body)
+    service_run("payments.charge", body)
     assert DeadLetter.objects.get().reason == "command for an unknown process"
     assert not Charge.objects.exists() and sent_tasks.calls == []
 
@@ -95,9 +94,9 @@ def test_an_attempt_that_timed_out_in_a_backlog_is_left_to_the_next_one(sent_tas
     second = last_command(process, "payment")
     assert second.attempt == 2
     sent_tasks.calls.clear()
-    tasks.charge(first)
+    service_run("payments.charge", first)
     assert sent_tasks.calls == []  # no reply: nothing was done for it
     assert not Charge.objects.exists()
-    tasks.charge(second.model_dump(mode="json"))
+    service_run("payments.charge", second.model_dump(mode="json"))
     assert Charge.objects.filter(status="charged").count() == 1
     assert last_reply(sent_tasks)["attempt"] == 2

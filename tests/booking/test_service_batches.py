@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from booking.providers.batches import commands_take
-from booking.providers.runner import Handler, Result
 from django.conf import settings
 
 from booking.models import Charge
 from booking.providers import payments
-from booking.tasks import HANDLERS
+from booking.services.batches import commands_take
+from booking.services.declaration import Handler, Result
+from booking.services.registry import command_handlers
 from orchestrator.messages import CommandMessage
 from orchestrator.models import Outbox
 from orchestrator.processes import process_start
@@ -60,7 +60,7 @@ def test_the_commands_waiting_run_with_the_delivered_one(
     charges_waiting: list[Any], replies: list[str]
 ) -> None:
     assert broker_waiting(QUEUE) == 2
-    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=HANDLERS)
+    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=command_handlers())
     assert Charge.objects.filter(status="charged").count() == 3
     assert sorted(replies) == sorted(body["process_id"] for body in charges_waiting)
     assert broker_waiting(QUEUE) == 0
@@ -76,7 +76,7 @@ def test_a_failed_batch_gives_the_others_back_and_runs_the_delivered_one_alone(
             raise RuntimeError("the provider's client crashed")
         return payments.charge(command, refuse)
 
-    handlers: dict[str, tuple[str, Handler]] = {**HANDLERS, CHARGE: ("payments", charge_or_break)}
+    handlers: dict[str, tuple[str, Handler]] = {**command_handlers(), CHARGE: ("payments", charge_or_break)}
     commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=handlers)
     charged = Charge.objects.filter(status="charged").values_list("process_id", flat=True)
     assert [str(p) for p in charged] == [charges_waiting[0]["process_id"]]  # the batch's work undone
@@ -88,13 +88,13 @@ def test_batches_of_one_take_nothing_more(
     charges_waiting: list[Any], replies: list[str], settings: Any
 ) -> None:
     settings.SERVICE_BATCH_SIZE = 1
-    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=HANDLERS)
+    commands_take(CHARGE, charges_waiting[0], queue=QUEUE, handlers=command_handlers())
     assert Charge.objects.filter(status="charged").count() == 1
     assert broker_waiting(QUEUE) == 2
 
 
 def test_a_command_called_directly_runs_alone(charges_waiting: list[Any], replies: list[str]) -> None:
     assert settings.SERVICE_BATCH_SIZE > 1  # batches are on: only the missing queue keeps it alone
-    commands_take(CHARGE, charges_waiting[0], queue=None, handlers=HANDLERS)
+    commands_take(CHARGE, charges_waiting[0], queue=None, handlers=command_handlers())
     assert Charge.objects.filter(status="charged").count() == 1
     assert broker_waiting(QUEUE) == 2

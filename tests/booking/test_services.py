@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from booking import tasks
 from booking.faults import fault_draw, faults_set
-from booking.models import Charge, FlightReservation, HotelReservation, Notification, Refund
+from booking.models import Charge, Notification, Refund, Reservation
 from orchestrator.messages import CommandMessage, reply_parse
 from orchestrator.models import DeadLetter
-from tests.support.engine import SentTasks
+from tests.support.engine import SentTasks, service_run
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +67,7 @@ def replies(sent: SentTasks) -> list[dict[str, Any]]:
 def test_a_charge_delivered_three_times_charges_once(sent_tasks: SentTasks) -> None:
     body = command("payments.charge", "payment")
     for _ in range(3):
-        tasks.charge(body)
+        service_run("payments.charge", body)
     charge = Charge.objects.get()
     assert (charge.status, charge.amount, charge.currency) == ("charged", Decimal("420.00"), "EUR")
     outputs = [r["payload"]["output"] for r in replies(sent_tasks)]
@@ -79,9 +78,11 @@ def test_a_charge_delivered_three_times_charges_once(sent_tasks: SentTasks) -> N
 
 
 def test_a_refund_refunds_exactly_what_was_charged_once(sent_tasks: SentTasks) -> None:
-    tasks.charge(command("payments.charge", "payment"))
+    service_run("payments.charge", command("payments.charge", "payment"))
     for attempt in (1, 2):
-        tasks.refund(command("payments.refund", "payment", kind="compensation", attempt=attempt))
+        service_run(
+            "payments.refund", command("payments.refund", "payment", kind="compensation", attempt=attempt)
+        )
     refund = Refund.objects.get()
     assert refund.amount == Decimal("420.00")
     assert replies(sent_tasks)[-1]["type"] == "compensation.succeeded"
@@ -91,13 +92,13 @@ def test_a_refund_refunds_exactly_what_was_charged_once(sent_tasks: SentTasks) -
 def test_a_refund_before_the_charge_voids_the_key_and_the_late_charge_is_refused(
     sent_tasks: SentTasks,
 ) -> None:
-    tasks.refund(command("payments.refund", "payment", kind="compensation"))
+    service_run("payments.refund", command("payments.refund", "payment", kind="compensation"))
     assert replies(sent_tasks)[-1]["payload"]["output"] == {
         "refund_id": None,
         "amount": "0.00",
         "currency": "EUR",
     }
-    tasks.charge(command("payments.charge", "payment"))  # a copy delayed in the queue
+    service_run("payments.charge", command("payments.charge", "payment"))  # a copy delayed in the queue
     late = replies(sent_tasks)[-1]
     assert late["type"] == "step.failed" and late["payload"]["business"] is True
     assert Charge.objects.get().status == "voided"
@@ -106,70 +107,66 @@ def test_a_refund_before_the_charge_voids_the_key_and_the_late_charge_is_refused
 
 def test_a_declined_card_is_final_for_the_key(sent_tasks: SentTasks) -> None:
     faults_set("payments", business_rate=1.0)
-    tasks.charge(command("payments.charge", "payment"))
+    service_run("payments.charge", command("payments.charge", "payment"))
     faults_set("payments", business_rate=0.0)
-    tasks.charge(command("payments.charge", "payment", attempt=2))
+    service_run("payments.charge", command("payments.charge", "payment", attempt=2))
     assert [r["payload"].get("error") for r in replies(sent_tasks)] == ["card declined", "card declined"]
     assert Charge.objects.get().status == "declined"
-    tasks.refund(command("payments.refund", "payment", kind="compensation"))
+    service_run("payments.refund", command("payments.refund", "payment", kind="compensation"))
     assert not Refund.objects.exists()  # nothing was taken, nothing is given back
 
 
-@pytest.mark.parametrize(
-    ("book", "cancel", "model", "reference_field"),
-    [
-        (tasks.book_flight, tasks.cancel_flight, FlightReservation, "pnr"),
-        (tasks.book_hotel, tasks.cancel_hotel, HotelReservation, "confirmation"),
-    ],
-)
+@pytest.mark.parametrize(("service", "reference_field"), [("flights", "pnr"), ("hotels", "confirmation")])
 def test_book_once_cancel_only_what_was_booked(
-    sent_tasks: SentTasks, book: Any, cancel: Any, model: Any, reference_field: str
+    sent_tasks: SentTasks, service: str, reference_field: str
 ) -> None:
-    name = "flights" if model is FlightReservation else "hotels"
-    book(command(f"{name}.book", "trip"))
-    book(command(f"{name}.book", "trip", attempt=2))
-    record = model.objects.get()
-    assert record.status == "booked"
-    cancel(command(f"{name}.cancel", "trip", kind="compensation"))
-    cancel(command(f"{name}.cancel", "trip", kind="compensation", attempt=2))
+    service_run(f"{service}.book", command(f"{service}.book", "trip"))
+    service_run(f"{service}.book", command(f"{service}.book", "trip", attempt=2))
+    record = Reservation.objects.get()
+    assert (record.service, record.status) == (service, "booked")
+    booked = [r["payload"]["output"] for r in replies(sent_tasks)]
+    assert booked[0] == booked[1] and booked[0][reference_field] == record.code  # one booking, one code
+    service_run(f"{service}.cancel", command(f"{service}.cancel", "trip", kind="compensation"))
+    service_run(f"{service}.cancel", command(f"{service}.cancel", "trip", kind="compensation", attempt=2))
     record.refresh_from_db()
     assert record.status == "cancelled" and record.cancelled_at is not None
     out = replies(sent_tasks)[-1]["payload"]["output"]
-    assert out == {"cancelled": True, "reference": getattr(record, reference_field)}
+    assert out == {"cancelled": True, "reference": record.code}
 
 
 def test_cancelling_what_was_never_booked_voids_it(sent_tasks: SentTasks) -> None:
-    tasks.cancel_flight(command("flights.cancel", "flight", kind="compensation"))
+    service_run("flights.cancel", command("flights.cancel", "flight", kind="compensation"))
     assert replies(sent_tasks)[-1]["payload"]["output"] == {"cancelled": False, "reference": None}
-    tasks.book_flight(command("flights.book", "flight"))
+    service_run("flights.book", command("flights.book", "flight"))
     assert replies(sent_tasks)[-1]["payload"]["business"] is True
-    assert FlightReservation.objects.get().status == "voided"
+    assert Reservation.objects.get(service="flights").status == "voided"
 
 
 def test_notifications_use_the_step_template_and_are_sent_once(sent_tasks: SentTasks) -> None:
     context = {"flight": {"pnr": "XY12ZQ"}, "hotel": {"confirmation": "H1234567"}}
     body = command("notifications.send", "notify", params={"template": "confirmed"}, context=context)
-    tasks.send_notification(body)
-    tasks.send_notification(body)
+    service_run("notifications.send", body)
+    service_run("notifications.send", body)
     note = Notification.objects.get()
     assert note.to == "ada@example.com"
-    assert "XY12ZQ" in note.body and "TRP-SVC001" in note.subject
+    assert "Flight: XY12ZQ" in note.body and "Hotel: H1234567" in note.body
+    assert "TRP-SVC001" in note.subject
 
 
 def test_technical_faults_do_nothing_and_say_so(sent_tasks: SentTasks) -> None:
     faults_set("hotels", technical_rate=1.0)
-    tasks.book_hotel(command("hotels.book", "hotel"))
+    service_run("hotels.book", command("hotels.book", "hotel"))
     reply = replies(sent_tasks)[-1]
     assert reply["type"] == "step.failed" and reply["payload"]["business"] is False
     assert "injected" in reply["payload"]["error"]
-    assert not HotelReservation.objects.exists()
+    assert not Reservation.objects.filter(service="hotels").exists()
 
 
 def test_an_outage_takes_the_command_and_never_answers(sent_tasks: SentTasks) -> None:
     faults_set("flights", outage=True)
-    tasks.book_flight(command("flights.book", "flight"))
+    service_run("flights.book", command("flights.book", "flight"))
     assert replies(sent_tasks) == []
-    assert not FlightReservation.objects.exists()
+    assert not Reservation.objects.filter(service="flights").exists()
 
 
 def test_seeded_faults_are_repeatable() -> None:
@@ -193,7 +190,7 @@ def test_bad_fault_settings_are_refused() -> None:
 
 
 def test_a_malformed_command_becomes_a_dead_letter(sent_tasks: SentTasks) -> None:
-    tasks.charge({"command": "payments.charge"})
+    service_run("payments.charge", {"command": "payments.charge"})
     letter = DeadLetter.objects.get()
     assert letter.task_name == "payments.charge"
     assert letter.reason.startswith("malformed command")
@@ -203,6 +200,6 @@ def test_a_malformed_command_becomes_a_dead_letter(sent_tasks: SentTasks) -> Non
 def test_a_command_with_an_impossible_trip_is_refused_not_retried(sent_tasks: SentTasks) -> None:
     body = command("payments.charge", "payment")
     body["payload"]["input"] = {"reference": "TRP-X"}
-    tasks.charge(body)
+    service_run("payments.charge", body)
     reply = replies(sent_tasks)[-1]
     assert reply["payload"]["business"] is True and "invalid trip input" in reply["payload"]["error"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from config.celery import app
+from orchestrator.commands import commands_all, queues_all
 
 
 def test_celery_is_configured_for_at_least_once_delivery_with_json_only() -> None:
@@ -17,11 +18,14 @@ def test_celery_is_configured_for_at_least_once_delivery_with_json_only() -> Non
     assert conf.result_backend is None
 
 
-def test_every_task_of_the_project_has_an_explicit_route_to_a_known_queue() -> None:
+def test_every_command_goes_to_its_services_queue_and_every_other_task_to_the_orchestrators() -> None:
     app.loader.import_default_modules()
     ours = sorted(name for name in app.tasks if not name.startswith("celery."))
     assert ours, "no project task registered"
-    routes = settings.CELERY_TASK_ROUTES
-    unrouted = [name for name in ours if name not in routes]
-    assert unrouted == []
-    assert {routes[name]["queue"] for name in ours} <= set(settings.ALL_QUEUES)
+    queue_of = {name: app.amqp.router.route({}, name)["queue"].name for name in ours}
+    declared = {spec.name: spec.queue for spec in commands_all()}
+    assert declared and {name: queue_of[name] for name in declared} == declared
+    others = {name: queue for name, queue in queue_of.items() if name not in declared}
+    assert "orchestrator.event" in others and "orchestrator.tick" in others
+    assert set(others.values()) == {settings.ORCHESTRATOR_QUEUE}
+    assert set(queue_of.values()) == set(queues_all())

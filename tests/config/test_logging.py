@@ -13,6 +13,7 @@ from django.conf import settings
 
 from booking.bookings import booking_create
 from config.celery import app
+from orchestrator.commands import queues_all
 from orchestrator.outbox import outbox_relay
 from tests.support.processes import WatchedProcess
 
@@ -35,7 +36,7 @@ WORKER = [
 @pytest.mark.redis
 @pytest.mark.parametrize("level", ["INFO", "WARNING"])
 def test_a_worker_logs_at_log_level(production_env: dict[str, str], trip_workflows: None, level: str) -> None:
-    queues = ["--queues", ",".join(settings.ALL_QUEUES)]
+    queues = ["--queues", ",".join(queues_all())]
     env = {**production_env, "LOG_LEVEL": level}
     worker = WatchedProcess([sys.executable, *WORKER, *queues], env=env, cwd=ROOT).start()
     try:

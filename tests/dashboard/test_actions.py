@@ -135,7 +135,7 @@ def test_the_cancel_dialog_lists_the_compensations_it_will_run(operator: Client)
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     answer(last_command(process, "flight"), pnr="XY12ZQ")
     dialog = operator.get(f"/processes/{process.pk}/actions/cancel/").content.decode()
-    assert "Wait for hotel (in flight now) to answer" in dialog
+    assert "Wait for hotel (under way now) to answer" in dialog
     assert "Undo hotel if it succeeds: Cancel the hotel booked for the trip" in dialog
     assert dialog.index("Undo hotel") < dialog.index("Undo flight")
     assert "Undo flight: cancel flight PNR XY12ZQ" in dialog

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 import redis
-from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from config.celery import app
 from dashboard.workers import _DEPTHS_KEY, _SEEN_KEY
+from orchestrator.commands import command_queues, queues_all
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.redis
@@ -49,8 +49,8 @@ def test_a_running_worker_is_listed_with_its_queues(
     while "test-worker@" not in (html := panel(operator)):
         assert time.monotonic() < deadline, "the worker never answered"
         time.sleep(0.5)
-    assert ", ".join(sorted(settings.ALL_QUEUES)) in html
-    for queue in settings.ALL_QUEUES:
+    assert ", ".join(sorted(queues_all())) in html
+    for queue in queues_all():
         assert f'data-queue="{queue}"' in html
     assert "No consumer" not in html
     assert "No answer within" not in html
@@ -59,13 +59,13 @@ def test_a_running_worker_is_listed_with_its_queues(
 def test_without_a_worker_the_banner_names_every_queue(operator: Client) -> None:
     html = panel(operator)
     assert "No answer within 1 s" in html
-    assert f"<strong>No consumer</strong> on: {', '.join(settings.ALL_QUEUES)}." in html
+    assert f"<strong>No consumer</strong> on: {', '.join(queues_all())}." in html
     assert "broker does not answer" not in html
 
 
 def test_a_backlog_deeper_than_at_the_previous_look_is_named(operator: Client, redis_url: str) -> None:
     broker = redis.Redis.from_url(str(app.conf.broker_url))
-    queue = settings.SERVICE_QUEUES[-1]
+    queue = command_queues()[-1]
     broker.delete(queue)
     try:
         assert "Backlog growing" not in panel(operator)

@@ -15,6 +15,7 @@ from booking.bookings import booking_create
 from booking.demo import trip_steps
 from booking.faults import faults_set
 from booking.models import Booking
+from booking.services.registry import service_names
 from orchestrator.definitions import definition_save
 from tests.support.workers import BeatProcess, WorkerProcess, stop_all
 
@@ -55,7 +56,7 @@ def cluster(production_env: dict[str, str]) -> Iterator[Cluster]:
     definition_save(
         name=FAST, version=1, description="", steps=trip_steps(parallel=False, timeout=2.0), activate=True
     )
-    for service in settings.SERVICE_QUEUES:
+    for service in service_names():
         faults_set(service, technical_rate=0.0, business_rate=0.0)
     running = Cluster(production_env)
     running.start(settings.ORCHESTRATOR_QUEUE)

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from booking.ledger import money_problems
 from booking.models import Booking, Charge
+from booking.services.registry import service_names
 from orchestrator.models import HistoryEntry
 from tests.e2e.conftest import Cluster, book, statuses, wait_until
 from tests.support.services import broker_is_amqp, broker_url, broker_waiting
@@ -23,7 +24,7 @@ BACKLOG = 300
 def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(cluster: Cluster) -> None:
     queue = settings.ORCHESTRATOR_QUEUE
     cluster.kill(queue)  # the replies pile up while it is away
-    for service in settings.SERVICE_QUEUES:
+    for service in service_names():
         cluster.start(service)
     bookings = book(BACKLOG)
     wait_until(lambda: broker_waiting(queue) >= BACKLOG, 60, "every payment's reply to wait")

@@ -7,22 +7,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from booking.demo import demo_workflows_load
-from booking.models import Booking, CarReservation
+from booking.models import Booking, Reservation
 from booking.simulation import simulation_run
 from config.celery import app
 from config.embedded import EmbeddedRuntime
+from orchestrator.commands import queues_all
 from orchestrator.models import WorkflowDefinition
 from tests.orchestrator.test_admin import definition_post
 
 
 @pytest.fixture
 def workers(transactional_db: None) -> Iterator[None]:
-    runtime = EmbeddedRuntime(app, threads=2, queues=settings.ALL_QUEUES)
+    runtime = EmbeddedRuntime(app, threads=2, queues=queues_all())
     runtime.start()
     yield
     runtime.stop()
@@ -90,7 +90,7 @@ def test_a_trip_with_a_car_built_in_the_admin_runs_end_to_end(workers: None) -> 
     assert report.ok, (report.counts, report.problems)
     completed = report.counts["completed"]
     assert completed > 0
-    cars = CarReservation.objects.filter(
-        status="booked", booking_reference__in=Booking.objects.values("reference")
+    cars = Reservation.objects.filter(
+        service="cars", status="booked", booking_reference__in=Booking.objects.values("reference")
     )
     assert cars.count() == completed

@@ -9,10 +9,11 @@ import pickle
 
 import pytest
 import redis
-from django.conf import settings
 
 from booking.ledger import money_problems
 from booking.models import Booking
+from booking.services.registry import service_names
+from orchestrator.commands import queues_all
 from orchestrator.models import DeadLetter
 from tests.e2e.conftest import Cluster, book, statuses, wait_until
 from tests.support.services import broker_is_amqp, broker_url
@@ -91,10 +92,10 @@ def put_poison(queue: str) -> int:
 
 
 def test_poison_on_every_queue_is_kept_and_the_worker_goes_on(cluster: Cluster) -> None:
-    for service in settings.SERVICE_QUEUES:
+    for service in service_names():
         cluster.start(service)
     bookings = book(5)
-    expected = {queue: put_poison(queue) for queue in settings.ALL_QUEUES}
+    expected = {queue: put_poison(queue) for queue in queues_all()}
     bookings += book(5)
 
     total = sum(expected.values())
@@ -102,7 +103,7 @@ def test_poison_on_every_queue_is_kept_and_the_worker_goes_on(cluster: Cluster) 
     wait_until(lambda: statuses(bookings) == {"completed"}, 60, "every booking to complete")
     for name, process in cluster.processes.items():
         assert process.process is not None and process.process.poll() is None, f"{name} worker exited"
-    by_queue = {q: DeadLetter.objects.filter(queue=q).count() for q in settings.ALL_QUEUES}
+    by_queue = {q: DeadLetter.objects.filter(queue=q).count() for q in queues_all()}
     assert by_queue == expected
     reasons = " ".join(DeadLetter.objects.values_list("reason", flat=True))
     assert "unknown task" in reasons and "Refusing to deserialize untrusted" in reasons

@@ -7,7 +7,9 @@ from django.conf import settings
 
 from booking.faults import faults_set
 from booking.models import Charge
+from booking.services.registry import service_names
 from config.celery import app
+from orchestrator.commands import queues_all
 from orchestrator.models import DeadLetter, HistoryEntry, Outbox
 from tests.e2e.conftest import Cluster, book, statuses, wait_until
 from tests.support.services import broker_purge, broker_waiting
@@ -18,8 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.
 def test_a_broker_that_loses_every_queued_message_only_delays_the_processes(cluster: Cluster) -> None:
     bookings = book(5)
     wait_until(lambda: broker_waiting("payments") == 5, 10, "the charges to be queued")
-    broker_purge(settings.ALL_QUEUES)  # as a broker restart without persistence loses them
-    for service in settings.SERVICE_QUEUES:
+    broker_purge(queues_all())  # as a broker restart without persistence loses them
+    for service in service_names():
         cluster.start(service)
     wait_until(lambda: statuses(bookings) == {"completed"}, 60, "every booking to complete")
     assert HistoryEntry.objects.filter(type="step.timed_out", step="payment").count() == 5
@@ -27,7 +29,7 @@ def test_a_broker_that_loses_every_queued_message_only_delays_the_processes(clus
 
 
 def test_a_worker_killed_mid_command_only_delays_the_process(cluster: Cluster) -> None:
-    for service in settings.SERVICE_QUEUES:
+    for service in service_names():
         cluster.start(service)
     faults_set("payments", latency_ms=1500)  # long enough to kill the worker while it works
     (booking,) = book(1)
@@ -43,7 +45,7 @@ def test_a_worker_killed_mid_command_only_delays_the_process(cluster: Cluster) -
 
 
 def test_garbage_on_the_orchestrator_queue_is_kept_and_the_worker_goes_on(cluster: Cluster) -> None:
-    for service in settings.SERVICE_QUEUES:
+    for service in service_names():
         cluster.start(service)
     for body in ("not json at all", {"message_id": "x"}, {"type": "step.succeeded", "process_id": "nope"}):
         app.send_task("orchestrator.event", args=(body,), queue=settings.ORCHESTRATOR_QUEUE)

@@ -9,19 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db.models import Count
 
 from booking.demo import demo_workflows_load
-from booking.models import Booking, Charge, FlightReservation, HotelReservation, Notification
+from booking.models import Booking, Charge, Notification, Reservation
+from booking.services.registry import service_names
+from orchestrator.commands import queues_all
 from tests.support.workers import BeatProcess, WorkerProcess, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
-FAULTS = [
-    arg
-    for service in settings.SERVICE_QUEUES
-    for arg in ("--faults", f"{service}=technical:0.2,business:0.1")
-]
+FAULTS = [arg for service in service_names() for arg in ("--faults", f"{service}=technical:0.2,business:0.1")]
 
 
 def simulate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,9 +27,10 @@ def simulate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 
 def assert_no_record_duplicated() -> None:
-    for model in (Charge, FlightReservation, HotelReservation):
-        per_booking = model.objects.values("booking_reference").annotate(n=Count("id")).filter(n__gt=1)
-        assert not per_booking.exists(), f"{model.__name__}: {list(per_booking)}"
+    per_booking = Charge.objects.values("booking_reference").annotate(n=Count("id")).filter(n__gt=1)
+    assert not per_booking.exists(), f"charges: {list(per_booking)}"
+    per_service = Reservation.objects.values("service", "booking_reference").annotate(n=Count("id"))
+    assert not per_service.filter(n__gt=1).exists(), f"reservations: {list(per_service.filter(n__gt=1))}"
     per_template = Notification.objects.values("booking_reference", "template").annotate(n=Count("id"))
     assert not per_template.filter(n__gt=1).exists()
 
@@ -43,7 +41,7 @@ def production_cluster(production_env: dict[str, str]) -> Iterator[dict[str, str
     demo_workflows_load()
     processes = [
         WorkerProcess(env=production_env, python=sys.executable, cwd=ROOT, queues=(queue,), name=queue)
-        for queue in settings.ALL_QUEUES
+        for queue in queues_all()
     ]
     processes.append(BeatProcess(env=production_env, python=sys.executable, cwd=ROOT))
     for process in processes:

@@ -21,7 +21,7 @@ from orchestrator.models import (
     WorkflowDefinition,
 )
 from orchestrator.processes import process_start
-from tests.support.engine import answer, last_command, trip_input
+from tests.support.engine import answer, last_command, service_run, trip_input
 
 pytestmark = pytest.mark.django_db
 
@@ -230,7 +230,6 @@ def one_of_everything() -> dict[str, Any]:
     from django.contrib.auth.models import Group
 
     from api.models import ApiToken
-    from booking import tasks as services
     from booking.bookings import booking_create
     from booking.checkout import status_token
     from booking.faults import faults_set
@@ -249,12 +248,17 @@ def one_of_everything() -> dict[str, Any]:
     )
     assert booking.process is not None
     command = last_command(booking.process, "payment")
-    services.charge(command.model_dump(mode="json"))
-    services.refund({**command.model_dump(mode="json"), "kind": "compensation", "command": "payments.refund"})
-    services.book_flight({**command.model_dump(mode="json"), "step": "flight", "idempotency_key": "f"})
-    services.book_hotel({**command.model_dump(mode="json"), "step": "hotel", "idempotency_key": "h"})
-    services.book_car({**command.model_dump(mode="json"), "step": "car", "idempotency_key": "c"})
-    services.send_notification({**command.model_dump(mode="json"), "step": "notify", "idempotency_key": "n"})
+    service_run("payments.charge", command.model_dump(mode="json"))
+    service_run(
+        "payments.refund",
+        {**command.model_dump(mode="json"), "kind": "compensation", "command": "payments.refund"},
+    )
+    service_run("flights.book", {**command.model_dump(mode="json"), "step": "flight", "idempotency_key": "f"})
+    service_run("hotels.book", {**command.model_dump(mode="json"), "step": "hotel", "idempotency_key": "h"})
+    service_run("cars.book", {**command.model_dump(mode="json"), "step": "car", "idempotency_key": "c"})
+    service_run(
+        "notifications.send", {**command.model_dump(mode="json"), "step": "notify", "idempotency_key": "n"}
+    )
     message_handle("garbage")
     probe_send(queue="payments")
     demo_traffic_get()

@@ -11,7 +11,7 @@ from booking.demo import demo_workflows_load
 from orchestrator.messages import reply_envelope, reply_parse
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
 from orchestrator.processes import message_handle, process_start, timers_fire
-from tests.support.engine import SentTasks, answer, last_command
+from tests.support.engine import SentTasks, answer, last_command, service_run
 from tests.support.threads import run_together
 
 pytestmark = [pytest.mark.postgres]
@@ -98,12 +98,11 @@ def test_the_same_command_delivered_four_times_at_once_charges_once(
     workflows: None, sent_tasks: SentTasks
 ) -> None:
     """Two deliveries of one charge meet at the record's unique key: one charge, one outcome."""
-    from booking import tasks
     from booking.models import Charge
 
     process, _ = process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
     body = last_command(process, "payment").model_dump(mode="json")
-    results = run_together([lambda: tasks.charge(body) for _ in range(4)])
+    results = run_together([lambda: service_run("payments.charge", body) for _ in range(4)])
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert Charge.objects.filter(status="charged").count() == 1
     answers = [reply_parse(c["args"][0]) for c in sent_tasks.calls if c["name"] == "orchestrator.event"]

@@ -40,7 +40,9 @@ def test_a_scrape_sums_what_every_process_counted(
     assert ("orchestrator_timers_due", ()) in samples
 
 
-def test_queue_depths_come_from_the_broker(client: Client, settings: Any) -> None:
+def test_queue_depths_come_from_the_broker(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import redis
 
     settings.METRICS_TOKEN = ""
@@ -48,7 +50,7 @@ def test_queue_depths_come_from_the_broker(client: Client, settings: Any) -> Non
     if not broker_url().startswith("redis"):
         pytest.skip("this test reads a Redis broker")
     queue = "metrics-test-queue"
-    settings.ALL_QUEUES = (queue,)
+    monkeypatch.setattr("orchestrator.broker.queues_all", lambda: [queue])
     broker = redis.Redis.from_url(broker_url())
     broker.delete(queue, f"{queue}\x06\x163")
     try:

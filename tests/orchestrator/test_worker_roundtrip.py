@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from config.celery import app
 from config.embedded import EmbeddedRuntime
+from orchestrator.commands import queues_all
 from orchestrator.probes import probe_send, probes_await
 from tests.support.workers import WorkerProcess
 
@@ -23,16 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def embedded_runtime(transactional_db: None) -> Iterator[EmbeddedRuntime]:
     # Worker threads in this process, on this process's broker: in-memory without REDIS_URL,
     # Redis with it. The embedded mode proper is also checked in a fresh child process below.
-    runtime = EmbeddedRuntime(app, threads=1, queues=settings.ALL_QUEUES)
+    runtime = EmbeddedRuntime(app, threads=1, queues=queues_all())
     runtime.start()
     yield runtime
     runtime.stop()
 
 
 def test_worker_threads_in_this_process_consume_every_queue(embedded_runtime: EmbeddedRuntime) -> None:
-    probes = [probe_send(queue=q) for q in settings.ALL_QUEUES]
+    probes = [probe_send(queue=q) for q in queues_all()]
     results = probes_await(probes=probes, timeout=20)
-    assert {r.queue for r in results if r.latency is not None} == set(settings.ALL_QUEUES)
+    assert {r.queue for r in results if r.latency is not None} == set(queues_all())
 
 
 def test_starting_worker_threads_leaves_this_threads_database_connection_alone(
@@ -44,7 +44,7 @@ def test_starting_worker_threads_leaves_this_threads_database_connection_alone(
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     before = connection.connection
-    runtime = EmbeddedRuntime(app, threads=2, queues=settings.ALL_QUEUES)
+    runtime = EmbeddedRuntime(app, threads=2, queues=queues_all())
     runtime.start()
     try:
         assert connection.connection is before
@@ -76,7 +76,7 @@ def test_embedded_mode_round_trip_in_a_fresh_process(embedded_env: dict[str, str
     assert migrate.returncode == 0, migrate.stderr
     result = run_check_workers(embedded_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    for queue in settings.ALL_QUEUES:
+    for queue in queues_all():
         assert f"{queue:<16} ok" in result.stdout
 
 
@@ -88,7 +88,7 @@ def test_production_mode_round_trip_through_redis_to_a_worker_process(
 ) -> None:
     result = run_check_workers(production_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    for queue in settings.ALL_QUEUES:
+    for queue in queues_all():
         assert f"{queue:<16} ok" in result.stdout
     assert "test-worker@" in result.stdout
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from booking.demo import demo_workflows_load
-from orchestrator.commands import commands_all
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import Outbox, ProcessInstance
 from orchestrator.processes import message_handle
@@ -41,6 +40,13 @@ def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> Iterator[SentTasks]:
 @pytest.fixture
 def trip_workflows(db: None) -> None:
     demo_workflows_load()
+
+
+def service_run(command: str, body: Any) -> None:
+    """Run a service's command in this thread, as its worker would: the task the registry made."""
+    from config.celery import app
+
+    app.tasks[command](body)
 
 
 def last_command(process: ProcessInstance, step: str | None = None) -> CommandMessage:
@@ -106,13 +112,10 @@ def deliver_all(
     """Run the real services in this thread: each command the process sends goes to its task,
     each reply back to the engine, until the process sends nothing more. The services named in
     `refuse` refuse every action (declined, sold out, bounced). Returns the process, refreshed."""
-    from celery import Task
-
-    from booking import tasks
     from booking.faults import faults_set
+    from booking.services.registry import service_names
 
-    service_tasks = {task.name: task for task in vars(tasks).values() if isinstance(task, Task)}
-    for service in {spec.queue for spec in commands_all()}:
+    for service in service_names():
         faults_set(service, technical_rate=0.0, business_rate=1.0 if service in refuse else 0.0, latency_ms=0)
     delivered: set[str] = set()
     while rows := [
@@ -121,7 +124,7 @@ def deliver_all(
         for row in rows:
             delivered.add(row.message_id)
             sent.calls.clear()
-            service_tasks[row.task_name](row.body)
+            service_run(row.task_name, row.body)
             for call in list(sent.calls):
                 if call["name"] == "orchestrator.event":
                     message_handle(call["args"][0])

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from django.conf import settings
+from orchestrator.commands import queues_all
 
 
 class WorkerProcess:
@@ -25,7 +25,7 @@ class WorkerProcess:
         self.env = env
         self.python = python
         self.cwd = cwd
-        self.queues = queues or settings.ALL_QUEUES
+        self.queues = queues or queues_all()
         self.name = name
         self.process: subprocess.Popen[bytes] | None = None
 
