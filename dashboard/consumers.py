@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,8 +30,13 @@ logger = logging.getLogger(__name__)
 # Close codes in the 4000-4999 range are free for applications; 4403 mirrors HTTP 403.
 CLOSE_FORBIDDEN = 4403
 CLOSE_LOGGED_OUT = 4401
-COALESCE = 0.3  # seconds: all hints within this window become one refresh
+COALESCE = 0.3  # seconds: at most one refresh in this window, however many hints came
 FALLBACK_REFRESH = 5.0  # seconds between refreshes when no hint came
+
+
+@dataclass(frozen=True)
+class _Closing:
+    code: int
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -85,15 +91,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.refresh_soon.set()
 
     async def _refresh_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_refresh = -COALESCE
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.refresh_soon.wait(), FALLBACK_REFRESH)
-            await asyncio.sleep(COALESCE)  # let the burst finish: one refresh for all of it
+            # A hint after a quiet spell refreshes at once; hints that keep coming wait for the
+            # window to end, and become one refresh for all of them.
+            await asyncio.sleep(max(0.0, last_refresh + COALESCE - loop.time()))
             self.refresh_soon.clear()
+            last_refresh = loop.time()
             try:
                 html = await self._render()
-                if html is None:  # the account or the session is gone: this page may not go on
-                    await self.close(code=CLOSE_FORBIDDEN)
+                if isinstance(html, _Closing):  # the account or the session is gone
+                    await self.close(code=html.code)
                     return
                 if html:
                     await self.send(text_data=html)
@@ -101,14 +112,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 logger.exception("live refresh failed; trying again at the next refresh")
 
     @database_sync_to_async
-    def _render(self) -> str | None:
-        """The page's live pieces, for a user who may still use the dashboard, in a live session."""
-        user = get_user_model().objects.filter(pk=self.scope["user"].pk).first()
+    def _render(self) -> str | _Closing:
+        """The page's live pieces, for a user who may still use the dashboard, in a live session
+        (else why this page may not go on)."""
         session = self.scope.get("session")
-        if not may_use_dashboard(user) or (
-            session is not None and session.session_key and not session.exists(session.session_key)
-        ):
-            return None
+        if session is not None and session.session_key and not session.exists(session.session_key):
+            return _Closing(CLOSE_LOGGED_OUT)  # logged out, or the session expired
+        user = get_user_model().objects.filter(pk=self.scope["user"].pk).first()
+        if not may_use_dashboard(user):
+            return _Closing(CLOSE_FORBIDDEN)
         if self.process_id is None:
             return fragments.list_fragments(self.params, user)
         process = ProcessInstance.objects.select_related("definition").filter(pk=self.process_id).first()

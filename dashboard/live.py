@@ -1,8 +1,9 @@
 """Live hints from the engine to the dashboard's sockets, throttled at the source.
 
-A worker that changes a process notes its id; at most every THROTTLE seconds a timer thread
-sends one hint with every id noted since, to the channel-layer group the sockets listen on. A
-burst of thousands of changes per second thus becomes a few messages per second. Hints may be
+A worker that changes a process notes its id; a timer thread sends one hint with every id noted
+since, to the channel-layer group the sockets listen on, at most every THROTTLE seconds: at once
+after a quiet spell (a lone change shows without delay), then once per THROTTLE while changes
+keep coming. A burst of thousands of changes per second thus becomes a few messages per second. Hints may be
 lost (the channel layer is at-most-once): each socket also refreshes from the database on
 connect and every few seconds, so a lost hint only delays an update.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -30,6 +32,7 @@ _lock = threading.Lock()
 _pending: set[str] = set()
 _overflow = False
 _timer: threading.Timer | None = None
+_last_flush = 0.0  # time.monotonic() of the last hint sent
 
 # The event loop that serves the sockets, when it runs in this process (embedded mode): the
 # in-memory channel layer may only be used from that loop.
@@ -45,18 +48,19 @@ def note_change(sender: Any, process_id: str, **kwargs: Any) -> None:
         else:
             _overflow = True
         if _timer is None:
-            _timer = threading.Timer(THROTTLE, _flush)
+            _timer = threading.Timer(max(0.0, _last_flush + THROTTLE - time.monotonic()), _flush)
             _timer.daemon = True
             _timer.start()
 
 
 def _flush() -> None:
-    global _overflow, _timer
+    global _overflow, _timer, _last_flush
     with _lock:
         ids = None if _overflow else sorted(_pending)
         _pending.clear()
         _overflow = False
         _timer = None
+        _last_flush = time.monotonic()
     try:
         hint_send({"type": "processes.changed", "ids": ids})
     except Exception:  # a hint is only a hint: the sockets' own refresh catches up

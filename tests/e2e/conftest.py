@@ -36,11 +36,14 @@ class Cluster:
         self.env = env
         self.processes: dict[str, WorkerProcess] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, *, queues: tuple[str, ...] | None = None) -> None:
+        """Start `beat`, or a worker named `name` consuming `queues` (the queue `name` by default)."""
         if name == "beat":
             process: WorkerProcess = BeatProcess(env=self.env, python=sys.executable, cwd=ROOT)
         else:
-            process = WorkerProcess(env=self.env, python=sys.executable, cwd=ROOT, queues=(name,), name=name)
+            process = WorkerProcess(
+                env=self.env, python=sys.executable, cwd=ROOT, queues=queues or (name,), name=name
+            )
         process.start()
         self.processes[name] = process
 
