@@ -96,8 +96,7 @@ def _form_page(request: HttpRequest, form: CheckoutForm, status: int, error: str
 
 
 def _what_a_booking_includes() -> str:
-    """ "Payment, Flight, Hotel and Confirmation e-mail": what the shop's workflow does, in the
-    words of the services that do it."""
+    """What the shop's workflow does, in the words of the services that do it (their labels)."""
     definition = definition_active(DEFAULT_WORKFLOW)
     if definition is None:
         return ""

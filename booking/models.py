@@ -61,7 +61,7 @@ class Booking(models.Model):
 
     @property
     def itinerary_line(self) -> str:
-        """The trip in one line: "CDG → JFK on 2027-03-01, Grand Hotel"."""
+        """The trip in one line (booking.trip.itinerary_line)."""
         return itinerary_line(self.itinerary)
 
 

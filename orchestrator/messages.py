@@ -2,7 +2,7 @@
 
 Commands go out to a service's queue; replies come back to the orchestrator's queue:
 
-    {"message_id": "...", "process_id": "<uuid>", "step": "payment", "attempt": 1,
+    {"message_id": "...", "process_id": "<uuid>", "step": "ship", "attempt": 1,
      "type": "step.succeeded", "payload": {...}, "sent_at": "2026-01-01T12:00:00+00:00"}
 
 A command also names the command, its kind (action or compensation) and the idempotency key.

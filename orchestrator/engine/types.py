@@ -168,7 +168,7 @@ class Command:
     """A message for a service, published through the outbox after the transition commits."""
 
     message_id: str
-    name: str  # a declared command, e.g. "payments.charge"
+    name: str  # a declared command, e.g. "parcels.ship"
     step: str
     kind: str  # ACTION or COMPENSATION
     attempt: int

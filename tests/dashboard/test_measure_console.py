@@ -20,7 +20,7 @@ MEASURED = {
     "list_by_workflow",
     "search_reference",
     "search_email",
-    "search_pnr",
+    "search_key",
     "status_counts",
     "process_page",
     "api_list",

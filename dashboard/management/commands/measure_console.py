@@ -41,16 +41,17 @@ class Sample:
     process_id: str
     reference: str
     email: str
-    pnr: str
+    business_key: str  # one a service issued (a PNR, a confirmation number), as it was issued
 
 
 def samples_draw(count: int) -> list[Sample]:
-    """Random trip processes that have a flight booked (so that each search has something to
+    """Random bookings' processes that hold a business key (so that each search has something to
     find). Drawn from a sample of the table, not from a scan of it."""
     sql = (
-        "SELECT p.id, b.reference, b.customer_email, p.context #>> '{flight,pnr}' "
+        "SELECT p.id, b.reference, b.customer_email, k.value "
         "FROM orchestrator_processinstance p {sample} JOIN booking_booking b ON b.process_id = p.id "
-        "WHERE p.context #>> '{flight,pnr}' IS NOT NULL LIMIT %s"
+        "JOIN LATERAL (SELECT value FROM orchestrator_processkey WHERE process_id = p.id "
+        "ORDER BY id DESC LIMIT 1) k ON true LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'orchestrator_processinstance'")
@@ -58,7 +59,7 @@ def samples_draw(count: int) -> list[Sample]:
         percent = 100.0 if estimate <= 0 else min(100.0, 100.0 * count * 20 / estimate)
         cursor.execute(sql.replace("{sample}", f"TABLESAMPLE BERNOULLI ({percent:f})"), [count])
         rows = cursor.fetchall()
-    return [Sample(str(pk), reference, email, pnr) for pk, reference, email, pnr in rows]
+    return [Sample(str(pk), reference, email, key) for pk, reference, email, key in rows]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -87,7 +88,7 @@ class Command(BaseCommand):
         count = opts["requests"]
         samples = samples_draw(count)
         if not samples:
-            raise CommandError("no trip process with a flight to look at: run `manage.py seed_history` first")
+            raise CommandError("no booking with a business key to look for: run `manage.py seed_history` first")
         token = secrets.token_urlsafe(24)
         hosts = [*settings.ALLOWED_HOSTS, "testserver"]
         user, created = self._user()
@@ -142,7 +143,10 @@ class Command(BaseCommand):
                 lambda i: f"/?q={sample(i).reference.lower() if i % 2 else sample(i).reference}"
             ),
             "search_email": page(lambda i: f"/?q={sample(i).email}"),
-            "search_pnr": page(lambda i: f"/?q={sample(i).pnr}"),
+            # A code a service issued (the last step's with one), in lower case half the time.
+            "search_key": page(
+                lambda i: f"/?q={sample(i).business_key.lower() if i % 2 else sample(i).business_key}"
+            ),
             "status_counts": counters,
             "process_page": page(lambda i: f"/processes/{sample(i).process_id}/"),
             "api_list": page(lambda i: "/api/processes"),

@@ -7,7 +7,7 @@
 `make run` writes the layout it runs to $RUN_DIR/workers.conf, which deploy/supervisord.conf
 includes: a service declared today gets its worker at the next start, with no file to edit.
 Each program runs as many processes as its variable says: SERVICES_WORKERS (compact), or one per
-queue in the per-queue layout (PAYMENTS_WORKERS for the payments queue, ...); 1 by default.
+queue in the per-queue layout (PARCELS_WORKERS for a parcels queue, ...); 1 by default.
 """
 
 from __future__ import annotations
