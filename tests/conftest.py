@@ -99,6 +99,14 @@ def postgres_url(transactional_db: None) -> str:
 
 
 @pytest.fixture
+def on_postgres() -> None:
+    """For a test of what PostgreSQL itself does (row locks, its plans), whatever the test
+    database's transactions: skipped on another database, failed under REQUIRE_SERVICES=1."""
+    if postgres_url_for_test_database() is None:
+        service_missing("PostgreSQL", "the test database is not PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
     if not url:

@@ -42,15 +42,23 @@ def _paid(process: ProcessInstance) -> dict[str, Any]:
     )
 
 
-def test_a_batch_applies_every_reply_in_one_transaction(trip_workflows: None, sent_tasks: SentTasks) -> None:
+def test_a_batch_applies_every_reply(trip_workflows: None, sent_tasks: SentTasks) -> None:
     trips = [_trip() for _ in range(5)]
-    with CaptureQueriesContext(connection) as queries:
-        outcomes = messages_handle([_paid(process) for process in trips])
+    outcomes = messages_handle([_paid(process) for process in trips])
     assert [o.status for o in outcomes] == ["applied"] * 5
     for process in trips:
         process.refresh_from_db()
         assert state_of(process).steps["payment"].status == StepStatus.SUCCEEDED
         assert state_of(process).steps["flight"].status == StepStatus.RUNNING
+
+
+def test_a_batch_locks_its_processes_in_one_statement_in_id_order(
+    on_postgres: None, trip_workflows: None, sent_tasks: SentTasks
+) -> None:
+    trips = [_trip() for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = messages_handle([_paid(process) for process in trips])
+    assert [o.status for o in outcomes] == ["applied"] * 5
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
     assert len(locks) == 1, "every process of the batch is locked by one statement, in id order"
     assert "ORDER BY" in locks[0]

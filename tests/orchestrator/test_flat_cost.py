@@ -76,8 +76,9 @@ def test_an_event_costs_the_same_statements_after_ten_thousand(
 
 
 def test_the_history_is_read_only_through_an_index_when_an_event_is_handled(
-    trip_workflows: None, sent_tasks: SentTasks
+    on_postgres: None, trip_workflows: None, sent_tasks: SentTasks
 ) -> None:
+    """PostgreSQL's plans for the reads of the history, on a long history."""
     process = _trip_with_history(LONG_HISTORY)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {HISTORY_TABLE}")  # the planner knows the table is long
