@@ -1,6 +1,7 @@
 """Broker faults for `make chaos`: every message delivered twice, half of the copies late.
 
-Off unless the process runs with CHAOS_MODE=1 (only the chaos harness sets it); then the harness
+Off unless the process runs with CHAOS_MODE=1 (only the chaos harness sets it): only then is
+`maybe_duplicate` installed after every publish (orchestrator's AppConfig.ready). The harness
 switches duplication on and off at run time with a key in the shared cache, so that one scenario
 can have it without restarting the stack. The service faults (booking.faults) are the other half
 of fault injection: what services do; this is what the broker does.

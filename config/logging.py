@@ -29,17 +29,6 @@ def process_context(
         _current_process.reset(token)
 
 
-@contextmanager
-def step_context(step: str | None, attempt: int | None) -> Iterator[None]:
-    """Tag the records written inside the block with the step and attempt at work (inside a
-    `process_context`)."""
-    token = _current_step.set((step, attempt))
-    try:
-        yield
-    finally:
-        _current_step.reset(token)
-
-
 class ProcessContextFilter(logging.Filter):
     """Sets process_id, step and attempt on every record (None outside a process), and the
     `process_tag` the line format shows."""

@@ -285,8 +285,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, but an item it cannot read is kept as a dead letter instead of
-    # ending the worker that popped it (config.broker).
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+    # ending the worker that popped it (orchestrator.transport).
+    CELERY_BROKER_TRANSPORT = "orchestrator.transport:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Tasks are short and no message waits on an ETA: delays live in the database. An hour
         # only bounds how late a message held by a vanished worker is delivered again.
@@ -301,7 +301,7 @@ elif EMBEDDED_WORKERS:
 # On RabbitMQ, Celery's queues are durable and its messages persistent: a broker restart keeps
 # them, and a dead worker's message comes back as soon as its connection closes.
 # Celery's consumer, keeping what it would drop (undecodable bodies, unknown tasks) first.
-CELERY_WORKER_CONSUMER = "config.broker:Consumer"
+CELERY_WORKER_CONSUMER = "orchestrator.transport:Consumer"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"

@@ -1,6 +1,6 @@
 """What the broker says of the queues: how many messages wait in each, and who consumes them.
 
-Read by the Prometheus scrape (orchestrator.metrics) and by the dashboard's Workers panel.
+Read by the Prometheus scrape (orchestrator.scrape) and by the dashboard's Workers panel.
 """
 
 from __future__ import annotations

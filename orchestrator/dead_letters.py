@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from orchestrator import instruments
+from orchestrator import counters
 from orchestrator.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -31,5 +31,5 @@ def dead_letter_keep(
     )
     logger.warning("dead letter from %s: %s", task_name, reason)
     # Counted once kept: a batch rolled back and handled again one reply at a time counts once.
-    transaction.on_commit(instruments.dead_letter_kept, robust=True)
+    transaction.on_commit(counters.dead_letter_kept, robust=True)
     return letter

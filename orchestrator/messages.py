@@ -11,6 +11,7 @@ A command also names the command, its kind (action or compensation) and the idem
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -130,3 +131,22 @@ def reply_envelope(
         payload=payload,
         sent_at=timezone.now(),
     ).model_dump(mode="json")
+
+
+# --- after a message is published ----------------------------------------------------------------
+
+# Each is called with a message's send once it went out (to send it again: the chaos harness's
+# duplicates, config.chaos). None in production: fault injection is installed only when it is on
+# (orchestrator's AppConfig.ready, under CHAOS_MODE=1).
+_after_publish: list[Callable[[Callable[[], object]], None]] = []
+
+
+def after_publish_add(hook: Callable[[Callable[[], object]], None]) -> None:
+    if hook not in _after_publish:
+        _after_publish.append(hook)
+
+
+def message_published(send: Callable[[], object]) -> None:
+    """Tell the hooks, if any, that a message went out with `send`."""
+    for hook in _after_publish:
+        hook(send)

@@ -114,7 +114,7 @@ class ProcessInstance(models.Model):
             models.Index(fields=["status", "-created_at"], name="process_status_created"),
             models.Index(fields=["-created_at", "-id"], name="process_created"),
             models.Index(fields=["updated_at"], name="process_updated"),
-            # The Metrics page's processes ended per minute (orchestrator.charts).
+            # The Metrics page's processes ended per minute (dashboard.figures).
             models.Index(fields=["ended_at"], name="process_ended", condition=Q(ended_at__isnull=False)),
             # The list's trouble (decision 44): few rows each, counted and listed by these alone.
             models.Index(fields=["created_at"], name="process_retrying", condition=Q(retrying_attempt__gt=0)),

@@ -19,27 +19,52 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import chaos
 from orchestrator.commands import command_get
 from orchestrator.engine.types import Command
-from orchestrator.messages import command_envelope
+from orchestrator.messages import command_envelope, message_published
 from orchestrator.models import Outbox, ProcessInstance
 
 logger = logging.getLogger(__name__)
 
-# Marking rows as sent costs a commit of its own. The orchestrator worker, which commits again at
-# its next message anyway, defers the marks to that transaction (`outbox_marks_deferred`); until
-# then a row looks unsent, and the relay would send it again only if it stayed so for
-# RELAY_AFTER seconds: a duplicate the services drop by idempotency key, never a lost command.
-_deferring = contextvars.ContextVar("outbox_deferring_marks", default=False)
-_unmarked: list[int] = []
-_unmarked_lock = threading.Lock()
 RELAY_AFTER = 5.0
+
+
+class _SentMarks:
+    """Rows this process published and has not marked as sent yet.
+
+    Marking rows as sent costs a commit of its own. The orchestrator worker, which commits again
+    at its next message anyway, defers the marks to that transaction (`outbox_marks_deferred`);
+    until then a row looks unsent, and the relay would send it again only if it stayed so for
+    RELAY_AFTER seconds: a duplicate the services drop by idempotency key, never a lost command.
+    Only `outbox_transaction` writes them, and gives them back when its transaction fails.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def add(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+
+    def take(self) -> list[int]:
+        with self._lock:
+            ids, self._ids = self._ids, []
+        return ids
+
+    def pending(self) -> int:
+        """How many wait to be marked."""
+        with self._lock:
+            return len(self._ids)
+
+
+_sent_marks = _SentMarks()
+_deferring = contextvars.ContextVar("outbox_deferring_marks", default=False)
 
 
 @contextlib.contextmanager
 def outbox_marks_deferred() -> Iterator[None]:
-    """Rows published while this runs are marked in a later transaction (`outbox_marks_flush`)."""
+    """Rows published while this runs are marked in the next `outbox_transaction`."""
     token = _deferring.set(True)
     try:
         yield
@@ -47,22 +72,21 @@ def outbox_marks_deferred() -> Iterator[None]:
         _deferring.reset(token)
 
 
-def outbox_marks_flush() -> list[int]:
-    """Mark the rows this process published and has not marked yet, in the current transaction;
-    returns their ids (give them back with `outbox_marks_restore` if that transaction fails)."""
-    with _unmarked_lock:
-        ids = _unmarked[:]
-        _unmarked.clear()
-    if ids:
-        Outbox.objects.filter(pk__in=ids).update(
-            published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
-        )
-    return ids
-
-
-def outbox_marks_restore(ids: Sequence[int]) -> None:
-    with _unmarked_lock:
-        _unmarked.extend(ids)
+@contextlib.contextmanager
+def outbox_transaction() -> Iterator[None]:
+    """A transaction that also marks the rows this process published and has not marked yet; if
+    it fails, they wait for the next one (or for the relay)."""
+    ids = _sent_marks.take()
+    try:
+        with transaction.atomic():
+            if ids:
+                Outbox.objects.filter(pk__in=ids).update(
+                    published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+                )
+            yield
+    except BaseException:
+        _sent_marks.add(ids)
+        raise
 
 
 def outbox_write_all(
@@ -123,7 +147,7 @@ def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
                 )
                 try:
                     publish()
-                    chaos.maybe_duplicate(publish)
+                    message_published(publish)
                 except Exception as exc:  # the broker is down: the relay tries again
                     failed[row.pk] = str(exc)
                     continue
@@ -136,8 +160,7 @@ def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
             last_error=error[:500], publish_attempts=F("publish_attempts") + 1
         )
     if sent and defer_marks:
-        with _unmarked_lock:
-            _unmarked.extend(sent)
+        _sent_marks.add(sent)
     elif sent:
         with transaction.atomic():  # a write transaction, so SQLite writers queue in order
             Outbox.objects.filter(pk__in=sent).update(
@@ -149,8 +172,7 @@ def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
 def outbox_relay(*, older_than: float = RELAY_AFTER, batch: int = 200, now: datetime | None = None) -> int:
     """Publish rows left unpublished (a crash between commit and publish, a broker outage)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        outbox_marks_flush()  # this process's own sent rows are not left for the relay
+    with outbox_transaction():  # this process's own sent rows are marked, not left for the relay
         rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
             .filter(

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from orchestrator.models import WorkerProbe
 
+PROBE_TASK = "ops.probe"
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -21,12 +23,13 @@ class ProbeResult:
 
 
 def probe_send(*, queue: str) -> WorkerProbe:
-    """Record a probe and publish it to `queue` once the record is committed."""
-    from orchestrator.tasks import probe
+    """Record a probe and publish it to `queue` once the record is committed (the task is sent by
+    name: whichever worker consumes the queue runs orchestrator.tasks.probe)."""
+    from config.celery import app
 
     with transaction.atomic():
         record = WorkerProbe.objects.create(queue=queue, sent_at=timezone.now())
-        transaction.on_commit(partial(probe.apply_async, args=(str(record.pk),), queue=queue))
+        transaction.on_commit(partial(app.send_task, PROBE_TASK, args=(str(record.pk),), queue=queue))
     return record
 
 

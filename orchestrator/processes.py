@@ -27,7 +27,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from config.logging import process_context
-from orchestrator import instruments, signals
+from orchestrator import counters, signals
 from orchestrator.actions import Operator, action_get
 from orchestrator.commands import input_problems
 from orchestrator.dead_letters import dead_letter_keep
@@ -48,7 +48,7 @@ from orchestrator.engine.types import Command, Event, EventType, State
 from orchestrator.keys import KeyValue, keys_changed, keys_write
 from orchestrator.messages import MalformedMessage, Reply, reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
-from orchestrator.outbox import outbox_discard, outbox_marks_flush, outbox_marks_restore, outbox_write_all
+from orchestrator.outbox import outbox_discard, outbox_transaction, outbox_write_all
 from orchestrator.previews import operator_event
 from orchestrator.snapshots import SNAPSHOT_COLUMNS, snapshot_columns
 
@@ -131,16 +131,11 @@ def process_start(
 # --- replies from services -------------------------------------------------------------------
 
 
-def message_handle(body: Any, *, task_name: str = "orchestrator.event") -> Outcome:
-    """Take one reply from a service. Malformed or unknown messages become dead letters."""
-    return messages_handle([body], task_name=task_name)[0]
-
-
 def messages_handle(bodies: Sequence[Any], *, task_name: str = "orchestrator.event") -> list[Outcome]:
     """Take replies in one transaction (`_messages_handle`), timed for the metrics."""
     started = time.perf_counter()
     outcomes = _messages_handle(bodies, task_name)
-    instruments.replies_handled(len(bodies), time.perf_counter() - started)
+    counters.replies_handled(len(bodies), time.perf_counter() - started)
     return outcomes
 
 
@@ -162,16 +157,12 @@ def _messages_handle(bodies: Sequence[Any], task_name: str) -> list[Outcome]:
         except MalformedMessage as exc:
             outcomes[index] = _kept(task_name, body, f"malformed message: {exc}")
     if replies:
-        marked: list[int] = []
         try:
-            with transaction.atomic():
-                marked = outbox_marks_flush()
+            with outbox_transaction():
                 applied = _batch_apply(replies, bodies, task_name)
         except TRANSIENT_ERRORS:
-            outbox_marks_restore(marked)
             raise
         except Exception as exc:
-            outbox_marks_restore(marked)
             if len(replies) > 1:
                 logger.exception(
                     "a batch of %d replies could not be applied together: one at a time", len(replies)
@@ -381,7 +372,7 @@ class _Change:
     commands: list[Command]
     keys: list[KeyValue]  # business keys its steps' outputs brought (orchestrator.keys)
     at: datetime
-    tally: instruments.Tally
+    tally: counters.Tally
 
     @property
     def ended(self) -> bool:
@@ -409,7 +400,7 @@ def _decided(
     spec = definition_for_run(definition)
     rows: list[HistoryEntry] = []
     commands: list[Command] = []
-    tally = instruments.Tally(instance.workflow_name)
+    tally = counters.Tally(instance.workflow_name)
     for event in events:
         decision = decide(spec, state, event)
         tally.event(spec, state, event, decision.commands)
@@ -498,6 +489,4 @@ def _write(changes: Sequence[_Change]) -> None:
             )
         )
     # robust: a metric that cannot be recorded is logged, never a failure of the committed work.
-    transaction.on_commit(
-        partial(instruments.tallies_record, [change.tally for change in changes]), robust=True
-    )
+    transaction.on_commit(partial(counters.tallies_record, [change.tally for change in changes]), robust=True)

@@ -10,11 +10,10 @@ from celery import shared_task
 from celery.signals import worker_shutdown
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
 from orchestrator.batches import Pulled, acknowledge, give_back, more_replies
-from orchestrator.outbox import outbox_marks_deferred, outbox_marks_flush, outbox_relay
-from orchestrator.probes import probe_answer
+from orchestrator.outbox import outbox_marks_deferred, outbox_relay, outbox_transaction
+from orchestrator.probes import PROBE_TASK, probe_answer
 from orchestrator.processes import TRANSIENT_ERRORS, messages_handle, timers_fire
 from orchestrator.redelivery import delivery_count_exceeded
 
@@ -80,8 +79,8 @@ def tick() -> int:
 def _mark_what_was_sent(**kwargs: Any) -> None:
     """A worker stopping marks the rows it sent, so the relay does not send them again."""
     try:
-        with transaction.atomic():
-            outbox_marks_flush()
+        with outbox_transaction():
+            pass
     except Exception:  # the relay sends them again: duplicates the services drop
         logger.warning("could not mark the commands sent before stopping", exc_info=True)
 
@@ -111,6 +110,6 @@ def wake() -> None:
     """Does nothing: wakes a polling worker so that it notices it should stop."""
 
 
-@shared_task(name="ops.probe", bind=True)
+@shared_task(name=PROBE_TASK, bind=True)
 def probe(self: Any, probe_id: str) -> None:
     probe_answer(probe_id=probe_id, worker=self.request.hostname or "")

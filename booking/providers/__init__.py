@@ -1,5 +1,6 @@
-"""The simulated providers a trip is booked with, one module each. Each module declares its service (`SERVICE`, see booking.services.declaration); the
-registry finds every module of this package at start-up.
+"""The simulated providers a trip is booked with, one module each. Each module declares its
+service (`SERVICE`, see booking.services.declaration); the registry finds every module of this
+package at start-up.
 
 What they share: the trip each command is about (`trip_input`).
 """

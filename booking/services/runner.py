@@ -24,7 +24,6 @@ from django.conf import settings
 
 from booking.faults import fault_draw, faults_for
 from booking.services.declaration import Handler, Result
-from config import chaos
 from config.logging import process_context
 from orchestrator.dead_letters import dead_letter_keep
 from orchestrator.messages import (
@@ -32,6 +31,7 @@ from orchestrator.messages import (
     CommandMessage,
     MalformedMessage,
     command_parse,
+    message_published,
     reply_envelope,
 )
 from orchestrator.processes import ProcessNotFound
@@ -115,4 +115,4 @@ def reply_send(command: CommandMessage, result: Result, *, producer: Any = None)
     queue = settings.ORCHESTRATOR_QUEUE
     publish = partial(app.send_task, ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=queue)
     publish(producer=producer)
-    chaos.maybe_duplicate(publish)  # perhaps later, from another thread: a producer of its own
+    message_published(publish)  # the chaos harness may send it again, later, from another thread

@@ -1,6 +1,6 @@
 """The Metrics page: throughput, failure rates, latencies and backlog over a chosen range.
 
-The page is a shell; its script reads `/charts/data?range=...` (orchestrator.charts) every few
+The page is a shell; its script reads `/charts/data?range=...` (dashboard.figures) every few
 seconds and draws with uPlot, vendored under static/vendor/.
 """
 
@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard.figures import DEFAULT_RANGE, RANGES, UnknownRange, charts_data
 from dashboard.views.access import dashboard_view
-from orchestrator.charts import DEFAULT_RANGE, RANGES, UnknownRange, charts_data
 
 RANGE_LABELS = {"15m": "Last 15 minutes", "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours"}
 

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orchestrator.metrics import metrics_registry
+from orchestrator.scrape import metrics_registry
 
 
 @require_GET

@@ -13,8 +13,8 @@ from booking.bookings import booking_create
 from booking.models import Charge
 from orchestrator.messages import reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry
-from orchestrator.processes import message_handle, operator_act, timers_fire
-from tests.support.engine import SentTasks, an_operator, answer, last_command, service_run
+from orchestrator.processes import operator_act, timers_fire
+from tests.support.engine import SentTasks, an_operator, answer, last_command, reply_take, service_run
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -56,7 +56,7 @@ def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by
     assert (reply["type"], reply["payload"]["business"]) == ("step.failed", True)
     assert reply["payload"]["error"] == "refused: step payment is compensated"
     assert not Charge.objects.exists()
-    message_handle(sent_tasks.calls[-1]["args"][0])  # the engine records the refusal, nothing more
+    reply_take(sent_tasks.calls[-1]["args"][0])  # the engine records the refusal, nothing more
     answer(last_command(process, "notify_cancelled"), notification_id="1", to="ada@example.com")
     process.refresh_from_db()
     assert process.status == "cancelled"

@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from orchestrator.models import ProcessInstance
-from orchestrator.processes import message_handle, process_start
-from tests.support.engine import trip_input
+from orchestrator.processes import process_start
+from tests.support.engine import reply_take, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -21,7 +21,7 @@ def test_metrics_count_what_needs_attention(client: Client, settings: object) ->
     process_start(workflow="trip-booking", business_key="a", input=trip_input())
     stuck, _ = process_start(workflow="trip-booking", business_key="b", input=trip_input())
     ProcessInstance.objects.filter(pk=stuck.pk).update(wake_at=timezone.now() - timedelta(minutes=5))
-    message_handle("garbage")
+    reply_take("garbage")
     text = client.get("/metrics").content.decode()
     assert 'orchestrator_processes{status="running",workflow="trip-booking"} 2.0' in text
     assert "orchestrator_timers_overdue 1.0" in text

@@ -128,13 +128,18 @@ def book(amount: str = "900.00") -> Booking:
     )
 
 
-def status_of(booking: Booking) -> str:
+def process_of(booking: Booking) -> ProcessInstance:
+    """The booking's process, as it is now."""
     assert booking.process_id is not None
-    return ProcessInstance.objects.get(pk=booking.process_id).status
+    return ProcessInstance.objects.get(pk=booking.process_id)
+
+
+def status_of(booking: Booking) -> str:
+    return process_of(booking).status
 
 
 def attempts(booking: Booking, step: str) -> int:
-    return state_of(ProcessInstance.objects.get(pk=booking.process_id)).steps[step].attempt
+    return state_of(process_of(booking)).steps[step].attempt
 
 
 def test_an_insured_trip_completes_after_retries_and_is_found_by_its_policy_number(insured: Cluster) -> None:
@@ -144,8 +149,7 @@ def test_an_insured_trip_completes_after_retries_and_is_found_by_its_policy_numb
     faults_set("insurance", technical_rate=0.0)
     wait_until(lambda: status_of(booking) == "completed", 60, "the insured trip to complete")
 
-    assert booking.process is not None
-    process = ProcessInstance.objects.get(pk=booking.process_id)
+    process = process_of(booking)
     policy = state_of(process).context["insurance"]["policy_number"]
     assert Reservation.objects.get(service="insurance", code=policy).status == "booked"
     assert money_problems([booking]) == []
@@ -171,16 +175,17 @@ def test_a_declined_policy_undoes_flight_and_hotel(insured: Cluster) -> None:
     booking = book("12500.00")  # over the insurer's cover limit: declined, a business failure
     wait_until(lambda: status_of(booking) == "compensated", 60, "the trip to be undone")
 
-    refusal = HistoryEntry.objects.get(process_id=booking.process_id, type="step.failed", step="insurance")
+    process = process_of(booking)
+    refusal = HistoryEntry.objects.get(process=process, type="step.failed", step="insurance")
     assert refusal.payload["business"] is True and "cover declined" in refusal.payload["error"]
-    reservations = Reservation.objects.filter(process_id=booking.process_id)
+    reservations = Reservation.objects.filter(process_id=process.pk)
     assert {(r.service, r.status) for r in reservations} == {
         ("flights", "cancelled"),
         ("hotels", "cancelled"),
         ("insurance", "refused"),
     }
     assert money_problems([booking]) == []  # charged, then refunded
-    assert Notification.objects.filter(process_id=booking.process_id, template="cancelled").exists()
+    assert Notification.objects.filter(process_id=process.pk, template="cancelled").exists()
 
 
 def test_the_cancel_preview_names_the_policy_and_the_cancel_undoes_it(insured: Cluster) -> None:
@@ -188,11 +193,11 @@ def test_the_cancel_preview_names_the_policy_and_the_cancel_undoes_it(insured: C
     booking = book()
 
     def insured_and_waiting_for_the_email() -> bool:
-        process = ProcessInstance.objects.get(pk=booking.process_id)
+        process = process_of(booking)
         return "insurance" in process.context and ",notify," in process.active_steps
 
     wait_until(insured_and_waiting_for_the_email, 60, "the policy to be issued")
-    process = ProcessInstance.objects.get(pk=booking.process_id)
+    process = process_of(booking)
     policy = process.context["insurance"]["policy_number"]
     cancel = preview(definition_for_run(process.definition), state_of(process), "cancel", at=timezone.now())
     assert cancel.refusal == ""
@@ -203,7 +208,7 @@ def test_the_cancel_preview_names_the_policy_and_the_cancel_undoes_it(insured: C
     operator_act(process_id=str(process.pk), action="cancel", user=an_operator(), reason="customer called")
     wait_until(lambda: status_of(booking) == "cancelled", 60, "the trip to be cancelled")
     assert Reservation.objects.get(service="insurance", code=policy).status == "cancelled"
-    lines = {line.effect.service: line for line in ledger_lines(ProcessInstance.objects.get(pk=process.pk))}
+    lines = {line.effect.service: line for line in ledger_lines(process_of(booking))}
     assert lines["insurance"].compensation == "compensated"
     assert lines["insurance"].effect.undo == f"policy {policy} cancelled"
     assert money_problems([booking]) == []

@@ -1,7 +1,7 @@
 """Record real process histories as fixtures for the replay guard (test_replay_guard.py).
 
 Each scenario drives one process through the database shell, exactly as services and operators
-do: `process_start`, replies through `message_handle`, `operator_act`, and `timers_fire` with an
+do: `process_start`, replies through `reply_take`, `operator_act`, and `timers_fire` with an
 explicit `now`. The fixture keeps what a later version of `decide` must reproduce from the
 history alone: the final snapshot and every command the outbox holds.
 
@@ -43,11 +43,11 @@ from orchestrator.definitions import definition_for_run, definition_save
 from orchestrator.engine.types import ACTION, COMPENSATION, Definition, Event, StepSpec
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
-from orchestrator.processes import message_handle, operator_act, process_start, timers_fire
+from orchestrator.processes import operator_act, process_start, timers_fire
 from orchestrator.selectors import event_of
 from orchestrator.status import OnExhausted, ProcessStatus
 from orchestrator.workflow_io import WorkflowsFile, _spec, workflows_export
-from tests.support.engine import an_operator, trip_input
+from tests.support.engine import an_operator, reply_take, trip_input
 
 FOLDER = Path(__file__).with_name("histories")
 DATABASE_NAME = "replay_record"
@@ -234,7 +234,7 @@ class Run:
             error=error or ("" if succeeded else "service unavailable"),
             business=business,
         )
-        outcome = message_handle(body)
+        outcome = reply_take(body)
         if outcome.status != "applied":
             raise AssertionError(f"reply to {command.message_id} was not applied: {outcome}")
         self.keep()

@@ -236,7 +236,7 @@ def one_of_everything() -> dict[str, Any]:
     from booking.traffic import demo_traffic_get
     from dashboard.bulk import bulk_start
     from orchestrator.probes import probe_send
-    from orchestrator.processes import message_handle
+    from tests.support.engine import reply_take
 
     demo_workflows_load()
     booking = booking_create(
@@ -259,7 +259,7 @@ def one_of_everything() -> dict[str, Any]:
     service_run(
         "notifications.send", {**command.model_dump(mode="json"), "step": "notify", "idempotency_key": "n"}
     )
-    message_handle("garbage")
+    reply_take("garbage")
     probe_send(queue="payments")
     demo_traffic_get()
     Group.objects.create(name="operators")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def no_marks_from_other_tests() -> None:
     from orchestrator import outbox
 
-    outbox._unmarked.clear()
+    outbox._sent_marks.take()
 
 
 def _trip() -> ProcessInstance:
@@ -125,8 +125,8 @@ def test_an_unmarked_row_still_goes_out_through_the_relay(
     process = _trip()
     with outbox_marks_deferred(), django_capture_on_commit_callbacks(execute=True):
         messages_handle([_paid(process)])
-    assert outbox._unmarked
-    outbox._unmarked.clear()  # the worker died with its marks
+    assert outbox._sent_marks.pending()
+    outbox._sent_marks.take()  # the worker died with its marks
     sent_tasks.calls.clear()
     outbox_relay(older_than=0)
     assert "flights.book" in sent_tasks.names()

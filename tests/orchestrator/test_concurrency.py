@@ -10,8 +10,8 @@ from django.utils import timezone
 from booking.demo import demo_workflows_load
 from orchestrator.messages import reply_envelope, reply_parse
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
-from orchestrator.processes import message_handle, process_start, timers_fire
-from tests.support.engine import SentTasks, answer, last_command, service_run
+from orchestrator.processes import process_start, timers_fire
+from tests.support.engine import SentTasks, answer, last_command, reply_take, service_run
 from tests.support.threads import run_together
 
 pytestmark = [pytest.mark.postgres]
@@ -38,7 +38,7 @@ def test_parallel_replies_are_serialised_and_the_join_fires_once(workflows: None
     hotel = reply_envelope(
         last_command(process, "hotel"), succeeded=True, output={"confirmation": "H1234567"}
     )
-    results = run_together([lambda: message_handle(flight), lambda: message_handle(hotel)])
+    results = run_together([lambda: reply_take(flight), lambda: reply_take(hotel)])
     assert [getattr(r, "status", r) for r in results] == ["applied", "applied"]
     process.refresh_from_db()
     assert list(
@@ -56,7 +56,7 @@ def test_parallel_replies_are_serialised_and_the_join_fires_once(workflows: None
 def test_the_same_reply_delivered_twice_at_once_is_recorded_once(workflows: None) -> None:
     process, _ = process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
     body = reply_envelope(last_command(process, "payment"), succeeded=True, output={"payment_id": "p"})
-    results = run_together([lambda: message_handle(body) for _ in range(4)])
+    results = run_together([lambda: reply_take(body) for _ in range(4)])
     assert sorted(getattr(r, "status", str(r)) for r in results) == [
         "applied",
         "duplicate",

@@ -17,9 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from orchestrator.engine.codec import state_to_json
 from orchestrator.messages import reply_envelope
 from orchestrator.models import HistoryEntry, ProcessInstance
-from orchestrator.processes import message_handle, process_start
+from orchestrator.processes import process_start
 from orchestrator.selectors import state_of
-from tests.support.engine import SentTasks, last_command, trip_input
+from tests.support.engine import SentTasks, last_command, reply_take, trip_input
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +57,7 @@ def _payment_taken(process: ProcessInstance) -> list[str]:
         output={"payment_id": "pay_1", "amount": "420.00", "currency": "EUR"},
     )
     with CaptureQueriesContext(connection) as captured:
-        outcome = message_handle(reply)
+        outcome = reply_take(reply)
     assert outcome.status == "applied", outcome
     return [query["sql"] for query in captured.captured_queries]
 

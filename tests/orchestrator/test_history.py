@@ -15,8 +15,8 @@ from orchestrator.engine.decide import decide
 from orchestrator.engine.types import Event, EventType, RetryPolicy, StepSpec
 from orchestrator.messages import command_parse, reply_envelope
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
-from orchestrator.processes import message_handle, process_start
-from tests.support.engine import trip_input
+from orchestrator.processes import process_start
+from tests.support.engine import reply_take, trip_input
 
 
 @pytest.mark.usefixtures("trip_workflows")
@@ -99,7 +99,7 @@ def queries_to_handle_next_reply(process: ProcessInstance) -> list[str]:
     command = command_parse(first_command.body).model_copy(update={"attempt": current})
     body = reply_envelope(command, succeeded=False, error="busy")
     with CaptureQueriesContext(connection) as ctx:
-        assert message_handle(body).status == "applied"
+        assert reply_take(body).status == "applied"
     return [query["sql"] for query in ctx.captured_queries]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from orchestrator.processes import message_handle, process_start
-from tests.support.engine import SentTasks, answer, last_command, trip_input
+from orchestrator.processes import process_start
+from tests.support.engine import SentTasks, answer, last_command, reply_take, trip_input
 from tests.support.metrics import record_in_a_process, scrape_text
 from tests.support.services import service_missing
 
@@ -46,7 +46,7 @@ def test_promtool_accepts_a_scrape_after_work(
         process, _ = process_start(workflow="trip-booking", business_key="lint", input=trip_input())
         answer(last_command(process, "payment"))
         answer(last_command(process, "flight"), succeeded=False, business=True)
-        message_handle("garbage")
+        reply_take("garbage")
     text = scrape_text(client)
     assert "orchestrator_step_business_failures_total{" in text  # labelled samples are in it
     promtool_check(text)

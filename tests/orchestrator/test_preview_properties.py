@@ -30,10 +30,10 @@ from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.messages import command_parse, reply_envelope
 from orchestrator.models import Outbox, ProcessInstance
 from orchestrator.previews import preview
-from orchestrator.processes import message_handle, operator_act, process_start, timers_fire
+from orchestrator.processes import operator_act, process_start, timers_fire
 from orchestrator.selectors import definition_of, state_of
 from orchestrator.status import ProcessStatus, StepStatus
-from tests.support.engine import an_operator, trip_input
+from tests.support.engine import an_operator, reply_take, trip_input
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def _reply(row: Outbox, outcome: str) -> None:
         error="" if outcome == "succeed" else "boom",
         business=outcome == "refuse",
     )
-    message_handle(body)
+    reply_take(body)
 
 
 def _drive(process: ProcessInstance, plan: list[Move], operator: Any) -> None:

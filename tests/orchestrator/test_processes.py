@@ -17,9 +17,9 @@ from orchestrator.engine.types import Event
 from orchestrator.messages import reply_envelope
 from orchestrator.models import DeadLetter, HistoryEntry, Outbox, ProcessInstance
 from orchestrator.outbox import outbox_publish, outbox_relay
-from orchestrator.processes import WorkflowNotFound, message_handle, process_start, timers_fire
+from orchestrator.processes import WorkflowNotFound, process_start, timers_fire
 from orchestrator.selectors import history_events
-from tests.support.engine import SentTasks, an_operator, answer, last_command, trip_input
+from tests.support.engine import SentTasks, an_operator, answer, last_command, reply_take, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -91,7 +91,7 @@ def test_replies_drive_the_saga_to_completion_and_the_snapshot_folds_the_history
 def test_a_duplicate_message_is_dropped_before_it_reaches_the_history() -> None:
     process = start()
     body = answer(last_command(process, "payment"))
-    assert message_handle(body).status == "duplicate"
+    assert reply_take(body).status == "duplicate"
     assert HistoryEntry.objects.filter(process=process).count() == 2
     assert Outbox.objects.filter(process=process, task_name="flights.book").count() == 1
 
@@ -128,7 +128,7 @@ def test_a_late_reply_is_recorded_with_a_note_and_changes_nothing() -> None:
     ],
 )
 def test_malformed_messages_become_dead_letters(body: Any, reason: str) -> None:
-    outcome = message_handle(body)
+    outcome = reply_take(body)
     assert outcome.status == "dead-letter"
     letter = DeadLetter.objects.get()
     assert letter.reason.startswith(reason)
@@ -142,7 +142,7 @@ def test_a_reply_for_an_unknown_process_becomes_a_dead_letter() -> None:
         "message_id": "other",
         "process_id": str(uuid.uuid4()),
     }
-    assert message_handle(body).status == "dead-letter"
+    assert reply_take(body).status == "dead-letter"
     assert DeadLetter.objects.get().reason == "unknown process"
 
 
@@ -232,7 +232,7 @@ def test_a_success_with_a_bad_payload_becomes_a_dead_letter(payload: dict[str, A
     process = start()
     body = reply_envelope(last_command(process, "payment"), succeeded=True, output={})
     body["payload"] = payload
-    assert message_handle(body).status == "dead-letter"
+    assert reply_take(body).status == "dead-letter"
     assert reason in DeadLetter.objects.get().reason
 
 
@@ -250,7 +250,7 @@ def test_a_success_with_a_bad_payload_becomes_a_dead_letter(payload: dict[str, A
 def test_a_failure_with_bad_fields_becomes_a_dead_letter(change: dict[str, Any], reason: str) -> None:
     process = start()
     body = {**reply_envelope(last_command(process, "payment"), succeeded=False, error="x"), **change}
-    assert message_handle(body).status == "dead-letter"
+    assert reply_take(body).status == "dead-letter"
     assert reason in DeadLetter.objects.get().reason
     process.refresh_from_db()
     assert process.seq == 1  # nothing reached the history
@@ -266,7 +266,7 @@ def test_a_message_that_breaks_the_transition_is_kept_not_lost(monkeypatch: pyte
         raise ValueError("a bug in a new release")
 
     monkeypatch.setattr(processes, "decide", broken_decide)
-    assert message_handle(body).status == "dead-letter"
+    assert reply_take(body).status == "dead-letter"
     letter = DeadLetter.objects.get()
     assert letter.reason == "could not be applied: ValueError: a bug in a new release"
     assert letter.process_id == str(process.pk)

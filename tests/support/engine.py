@@ -11,7 +11,7 @@ import pytest
 from booking.demo import demo_workflows_load
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import Outbox, ProcessInstance
-from orchestrator.processes import message_handle
+from orchestrator.processes import Outcome, messages_handle
 
 
 @dataclass
@@ -58,6 +58,11 @@ def last_command(process: ProcessInstance, step: str | None = None) -> CommandMe
     raise AssertionError(f"no command for {step or 'any step'} of {process.pk}")
 
 
+def reply_take(body: Any) -> Outcome:
+    """Hand one reply to the engine, as the orchestrator's worker does (a batch of one)."""
+    return messages_handle([body])[0]
+
+
 def answer(
     command: CommandMessage, *, succeeded: bool = True, business: bool = False, **output: Any
 ) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def answer(
     body = reply_envelope(
         command, succeeded=succeeded, output=output, error="" if succeeded else "boom", business=business
     )
-    outcome = message_handle(body)
+    outcome = reply_take(body)
     assert outcome.status == "applied", outcome
     return body
 
@@ -127,6 +132,6 @@ def deliver_all(
             service_run(row.task_name, row.body)
             for call in list(sent.calls):
                 if call["name"] == "orchestrator.event":
-                    message_handle(call["args"][0])
+                    reply_take(call["args"][0])
     process.refresh_from_db()
     return process

@@ -15,20 +15,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 # A process of its own that records `n` trips started, sent one command and completed in 2 s,
-# through the engine's instruments, then exits.
+# through the engine's counters, then exits.
 _RECORD = """
 import sys
 
 import django
 
 django.setup()
-from orchestrator import instruments
+from orchestrator import counters
 
 n = int(sys.argv[1])
-tally = instruments.Tally("trip-booking", started=True, outcome="completed", duration=2.0)
+tally = counters.Tally("trip-booking", started=True, outcome="completed", duration=2.0)
 tally.sent.append("payments.charge")
-instruments.tallies_record([tally] * n)
-instruments.replies_handled(n, 0.001 * n)
+counters.tallies_record([tally] * n)
+counters.replies_handled(n, 0.001 * n)
 """
 
 

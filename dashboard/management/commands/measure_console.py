@@ -88,7 +88,7 @@ class Command(BaseCommand):
         count = opts["requests"]
         samples = samples_draw(count)
         if not samples:
-            raise CommandError("no booking with a business key to look for: run `manage.py seed_history` first")
+            raise CommandError("no booking with a business key to look for: run `manage.py seed_history`")
         token = secrets.token_urlsafe(24)
         hosts = [*settings.ALLOWED_HOSTS, "testserver"]
         user, created = self._user()

@@ -1,8 +1,8 @@
-"""Counters and histograms recorded where things happen (orchestrator.metrics reads the database).
+"""Counters and histograms recorded where things happen (orchestrator.scrape reads the database).
 
 With PROMETHEUS_MULTIPROC_DIR set before Python starts (production: bin/run, deploy/), every
 process (web, each worker, beat) writes its values to files of its own in that directory, and a
-scrape sums them (`orchestrator.metrics.metrics_registry`); without it (embedded mode, tests) they
+scrape sums them (`orchestrator.scrape.metrics_registry`); without it (embedded mode, tests) they
 live in this process's default registry.
 
 A transition's numbers are gathered in a `Tally` while it is decided and recorded once its

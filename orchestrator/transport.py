@@ -33,6 +33,7 @@ KEEP_AT_MOST = 1024 * 1024  # bytes of an item kept in the dead letter; the size
 
 def poison_keep(*, queue: str, raw: bytes | str, reason: str) -> None:
     """Keep an item nobody can take as a dead letter; never raise (the worker must go on)."""
+    # Imported here: kombu loads this transport by name, perhaps before Django's models are ready.
     from orchestrator.dead_letters import dead_letter_keep
 
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.processes import message_handle, process_start, timers_fire
-from tests.support.engine import SentTasks, answer, last_command, trip_input
+from orchestrator.processes import process_start, timers_fire
+from tests.support.engine import SentTasks, answer, last_command, reply_take, trip_input
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -59,7 +59,7 @@ def test_counters_move_by_what_the_engine_did(
         assert second.attempt == 2
         answer(second, succeeded=False, business=True)
         answer(last_command(declined, "notify_cancelled"))
-        message_handle("garbage")
+        reply_take("garbage")
     declined.refresh_from_db()
     assert declined.status == "compensated"
     after = scrape(client)

@@ -4,7 +4,7 @@ Processes waiting for an operator, timers overdue (nothing is firing them: is be
 outbox rows not published (is the broker reachable?) and dead letters all mean someone should look.
 Each is read through an index or a kept count: a scrape costs the same at a million processes.
 
-Beside them, the counters and histograms of orchestrator.instruments, summed over every process
+Beside them, the counters and histograms of orchestrator.counters, summed over every process
 when PROMETHEUS_MULTIPROC_DIR is set (`metrics_registry`).
 """
 
@@ -22,7 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from orchestrator import broker
-from orchestrator.instruments import multiprocess_dir
+from orchestrator.counters import multiprocess_dir
 from orchestrator.models import DeadLetter, Outbox, ProcessInstance
 from orchestrator.selectors import process_counts
 from orchestrator.status import ProcessStatus
@@ -101,7 +101,7 @@ def queue_depths() -> dict[str, int]:
 
 
 class _DefaultRegistry(Collector):
-    """This process's default registry (the instruments, the process and platform collectors)."""
+    """This process's default registry (the counters, the process and platform collectors)."""
 
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
@@ -113,7 +113,7 @@ _single_process.register(_DefaultRegistry())
 
 
 def metrics_registry() -> CollectorRegistry:
-    """What a scrape reads: the database's gauges, and the instruments of every process writing to
+    """What a scrape reads: the database's gauges, and the counters of every process writing to
     PROMETHEUS_MULTIPROC_DIR (a registry made for each scrape, as prometheus_client asks), or of
     this process alone without it."""
     directory = multiprocess_dir()
