@@ -33,7 +33,7 @@ class OrchestratorApi(NinjaAPI):
 
 api = OrchestratorApi(
     title="Trip orchestrator API",
-    version="1.0",
+    version="1.1",
     description=(
         "Book trips, start and follow processes, act on them as an operator, and set the services' "
         "faults. Authenticate with `Authorization: Bearer <token>` (`manage.py create_api_token USER`) "

@@ -127,6 +127,13 @@ class ProcessQuery(Schema):
 
     status: ProcessStatus | None = None
     workflow: str = Field(default="", max_length=100)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _former_name(cls, value: Any) -> Any:
+        """A status by its value, or by its former name ("failed", before 1.1, for "waiting")."""
+        return ProcessStatus.read(value) if isinstance(value, str) else value
+
     version: int | None = Field(default=None, ge=1)
     step: str = Field(default="", max_length=64)
     created_after: datetime | None = None

@@ -171,7 +171,7 @@ def progress(booking: Booking) -> dict[str, Any]:
             ProcessStatus.COMPLETED: "Your trip is booked. Have a good journey!",
             ProcessStatus.COMPENSATED: f"We could not book your trip. {undone}",
             ProcessStatus.CANCELLED: f"Your booking was cancelled. {undone}",
-            ProcessStatus.FAILED: "This is taking longer than usual: our team has been told and is on it.",
+            ProcessStatus.WAITING: "This is taking longer than usual: our team has been told and is on it.",
         }.get(ProcessStatus(status), "We are booking your trip…"),
     }
 

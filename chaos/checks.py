@@ -115,7 +115,7 @@ def judge(
         process = booking.process
         assert process is not None
         state = state_of(process)
-        if process.status == ProcessStatus.FAILED:
+        if process.status == ProcessStatus.WAITING:
             reasons = [
                 f"{key}: {st.last_error or st.status.label}"
                 for key, st in state.steps.items()

@@ -229,7 +229,7 @@ def latencies(window: Window) -> dict[str, dict[str, Any]]:
 def backlog_now() -> dict[str, int]:
     """Commands and events decided but not yet handed to the broker; processes waiting for an operator."""
     unpublished = Outbox.objects.filter(published_at__isnull=True, discarded_at__isnull=True).count()
-    waiting = status_counts()[ProcessStatus.FAILED.value]
+    waiting = status_counts()[ProcessStatus.WAITING.value]
     return {"outbox_unpublished": unpublished, "waiting_for_operator": waiting}
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django import forms
@@ -34,6 +35,11 @@ class ProcessFilter(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        status = self.data.get("status")
+        if status and status not in ProcessStatus.values:
+            with contextlib.suppress(ValueError):  # a bookmark of a status's former name
+                fields = {name: self.data.get(name) for name in self.data}
+                self.data = {**fields, "status": ProcessStatus.read(status).value}
         # Whatever the declared services' business keys are today.
         self.fields["q"].widget.attrs["placeholder"] = ", ".join(search_hints())
 

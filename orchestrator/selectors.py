@@ -81,7 +81,7 @@ def processes_matching(
     if filters.in_doubt:
         queryset = queryset.filter(in_doubt=True)
     if filters.waiting:
-        queryset = queryset.filter(status=ProcessStatus.FAILED)
+        queryset = queryset.filter(status=ProcessStatus.WAITING)
     if q := filters.q.strip():
         queryset = queryset.filter(search_condition(q))
     return queryset
@@ -92,7 +92,7 @@ def processes_matching(
 # waiting for an operator.
 RETRYING = Q(retrying_attempt__gt=0)
 IN_DOUBT = Q(in_doubt=True, ended_at__isnull=True)
-WAITING = Q(status=ProcessStatus.FAILED)
+WAITING = Q(status=ProcessStatus.WAITING)
 OPEN_STATUSES = [status for status in ProcessStatus if not status.is_terminal]
 
 
@@ -124,7 +124,7 @@ def trouble_counts(counts: dict[str, int] | None = None) -> dict[str, int]:
     found = ProcessInstance.objects.filter(RETRYING | IN_DOUBT).aggregate(
         retrying=Count("pk", filter=RETRYING), in_doubt=Count("pk", filter=IN_DOUBT)
     )
-    waiting = (counts or status_counts())[ProcessStatus.FAILED]
+    waiting = (counts or status_counts())[ProcessStatus.WAITING]
     return {"retrying": found["retrying"], "in_doubt": found["in_doubt"], "waiting": waiting}
 
 

@@ -13,11 +13,18 @@ from django.db import models
 class ProcessStatus(models.TextChoices):
     RUNNING = "running", "Running"
     PAUSED = "paused", "Paused"
-    FAILED = "failed", "Waiting for an operator"
+    # A step failed past its retries (or its undo did): nothing moves until an operator acts.
+    WAITING = "waiting", "Waiting for an operator"
     COMPENSATING = "compensating", "Compensating"
     COMPLETED = "completed", "Completed"
     COMPENSATED = "compensated", "Compensated"
     CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def read(cls, value: str) -> ProcessStatus:
+        """A status as stored or asked for, the former name of WAITING ("failed") included: old
+        snapshots and bookmarked filters still read."""
+        return cls.WAITING if value == _FORMERLY_WAITING else cls(value)
 
     @classmethod
     def terminal(cls) -> frozenset[ProcessStatus]:
@@ -47,12 +54,16 @@ class ProcessStatus(models.TextChoices):
 
     @property
     def waits_for_operator(self) -> bool:
-        return self == ProcessStatus.FAILED
+        return self == ProcessStatus.WAITING
 
     @property
     def moves_on_its_own(self) -> bool:
         """Running or compensating: nobody needs to act for its next command to go out."""
         return self in (ProcessStatus.RUNNING, ProcessStatus.COMPENSATING)
+
+
+# What WAITING was called before its name said what it means (snapshots and URLs may still say it).
+_FORMERLY_WAITING = "failed"
 
 
 class StepStatus(models.TextChoices):

@@ -33,7 +33,7 @@ STATUS_SHARES: dict[ProcessStatus, float] = {
     ProcessStatus.COMPLETED: 0.80,
     ProcessStatus.COMPENSATED: 0.12,
     ProcessStatus.CANCELLED: 0.02,
-    ProcessStatus.FAILED: 0.015,
+    ProcessStatus.WAITING: 0.015,
     ProcessStatus.RUNNING: 0.03,
     ProcessStatus.COMPENSATING: 0.005,
     ProcessStatus.PAUSED: 0.01,

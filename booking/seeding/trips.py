@@ -478,7 +478,7 @@ def scenario(
                 actor,
             )
         return rehearse(workflow, definition, rng, profile, [cancel])
-    if status == ProcessStatus.FAILED:
+    if status == ProcessStatus.WAITING:
         if rng.random() < 0.6:  # the confirmation e-mail keeps failing
             return rehearse(
                 workflow, definition, rng, FaultProfile(fixed=_exhausted("notify", ACTION, attempts))

@@ -55,7 +55,7 @@ def state_from_json(data: dict[str, Any]) -> State:
         steps[key] = StepState(**values)
     return State(
         process_id=data["process_id"],
-        status=ProcessStatus(data["status"]),
+        status=ProcessStatus.read(data["status"]),
         input=data["input"],
         steps=steps,
         context=data.get("context", {}),

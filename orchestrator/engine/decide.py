@@ -563,7 +563,7 @@ def _derived_status(s: State) -> ProcessStatus:
     if s.paused:
         return ProcessStatus.PAUSED
     if any(st.awaiting_operator or st.status == StepStatus.COMPENSATION_FAILED for st in s.steps.values()):
-        return ProcessStatus.FAILED
+        return ProcessStatus.WAITING
     return ProcessStatus.COMPENSATING if s.compensating else ProcessStatus.RUNNING
 
 

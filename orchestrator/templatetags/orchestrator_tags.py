@@ -11,7 +11,7 @@ register = template.Library()
 ICONS: dict[str, str] = {
     ProcessStatus.RUNNING: "▶",
     ProcessStatus.PAUSED: "‖",
-    ProcessStatus.FAILED: "⚠",
+    ProcessStatus.WAITING: "⚠",
     ProcessStatus.COMPENSATING: "↺",
     ProcessStatus.COMPLETED: "✔",
     ProcessStatus.COMPENSATED: "↩",

@@ -47,7 +47,7 @@ def test_the_preview_counts_processes_and_the_services_called(operator: Client) 
 
 def test_the_preview_follows_the_filters_and_the_selection(operator: Client) -> None:
     first, second, _ = waiting(3)
-    filtered = operator.get("/bulk/cancel/", {"status": "failed", "ids": [str(first.pk), str(second.pk)]})
+    filtered = operator.get("/bulk/cancel/", {"status": "waiting", "ids": [str(first.pk), str(second.pk)]})
     assert "<strong>2</strong> processes will be cancelled" in filtered.content.decode()
     assert "2 selected" in filtered.content.decode()
 
@@ -55,7 +55,7 @@ def test_the_preview_follows_the_filters_and_the_selection(operator: Client) -> 
 def test_a_rollout_goes_at_the_chosen_rate_and_can_be_stopped(operator: Client) -> None:
     processes = waiting(5)
     response = operator.post(
-        "/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"}, HTTP_HX_REQUEST="true"
+        "/bulk/retry/", {"status": "waiting", "rate": "2", "reason": "payments fixed"}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
     bulk = BulkAction.objects.get()
@@ -80,7 +80,7 @@ def test_a_rollout_goes_at_the_chosen_rate_and_can_be_stopped(operator: Client) 
 
 def test_a_process_that_changed_meanwhile_is_skipped_with_the_reason(operator: Client) -> None:
     first, _ = waiting(2)
-    operator.post("/bulk/cancel/", {"status": "failed", "rate": "10", "reason": "sold out"})
+    operator.post("/bulk/cancel/", {"status": "waiting", "rate": "10", "reason": "sold out"})
     operator.post(f"/processes/{first.pk}/actions/cancel/", {"reason": "by hand"})  # someone was faster
     bulk_advance(now=timezone.now() + timedelta(seconds=1))
     bulk = BulkAction.objects.get()
@@ -98,7 +98,7 @@ def test_bad_rate_or_missing_reason_is_refused(operator: Client) -> None:
 def test_a_filter_that_cannot_be_read_never_widens_a_bulk_action(operator: Client) -> None:
     waiting(2)
     response = operator.post(
-        "/bulk/cancel/", {"status": "failed", "created_after": "yesterday", "rate": "5", "reason": "x"}
+        "/bulk/cancel/", {"status": "waiting", "created_after": "yesterday", "rate": "5", "reason": "x"}
     )
     assert response.status_code == 422
     assert b"Some filters could not be read" in response.content
@@ -117,7 +117,7 @@ def test_a_long_description_is_cut_to_fit(operator: Client) -> None:
     answer(last_command(process, "payment"), succeeded=False)
     filters = {
         "q": email,
-        "status": "failed",
+        "status": "waiting",
         "workflow": "fragile-trip",
         "version": "1",
         "created_after": "2020-01-01T00:00",
@@ -155,7 +155,7 @@ def test_a_broken_process_is_skipped_and_other_rollouts_go_on(operator: Client, 
 @pytest.mark.parametrize("change", ["permission removed", "account deactivated"])
 def test_a_rollout_halts_when_its_creator_may_no_longer_run_it(operator: Client, change: str) -> None:
     waiting(4)
-    operator.post("/bulk/retry/", {"status": "failed", "rate": "2", "reason": "payments fixed"})
+    operator.post("/bulk/retry/", {"status": "waiting", "rate": "2", "reason": "payments fixed"})
     now = timezone.now() + timedelta(seconds=1)
     assert bulk_advance(now=now) == 2
     olga = get_user_model().objects.get(username="olga")

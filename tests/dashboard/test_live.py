@@ -76,7 +76,7 @@ async def test_a_change_is_pushed_to_the_page_that_shows_it(staff_cookie: tuple[
             connection.close()
 
     await sync_to_async(payment_fails, thread_sensitive=False)()
-    pushed = await receive_until(ws, 'id="process-status" data-status="failed"')
+    pushed = await receive_until(ws, 'id="process-status" data-status="waiting"')
     assert 'hx-swap-oob="beforeend"' in pushed  # only the new event is appended to the history
     assert 'id="event-2"' in pushed and 'id="event-1"' not in pushed
     await ws.disconnect()

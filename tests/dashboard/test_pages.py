@@ -83,7 +83,7 @@ def test_search_finds_a_booking_by_what_a_customer_may_quote(viewer: Client, fie
 def test_filters_narrow_the_list(viewer: Client) -> None:
     waiting, running = book(), book()
     answer(last_command(waiting.process, "payment"), succeeded=False)  # type: ignore[arg-type]
-    assert rows(viewer.get("/", {"status": "failed"}).content) == [str(waiting.process_id)]
+    assert rows(viewer.get("/", {"status": "waiting"}).content) == [str(waiting.process_id)]
     assert rows(viewer.get("/", {"waiting": "on"}).content) == [str(waiting.process_id)]
     assert rows(viewer.get("/", {"step": "payment"}).content) == [
         str(running.process_id),

@@ -67,6 +67,6 @@ def test_a_booking_waiting_for_an_operator_says_so_though_a_step_was_in_doubt(op
     assert waiting.status_now.waits_for_operator and waiting.in_doubt
     page = operator.get("/").content.decode()
     row = page[page.index(f'id="row-{waiting.pk}"') :].split("</tr>")[0]
-    assert "status-failed" in row and "Waiting for an operator" in row
+    assert "status-waiting" in row and "Waiting for an operator" in row
     assert "data-trouble" not in row  # the in-doubt tag stays beside the key
     assert "data-row-retry" in row

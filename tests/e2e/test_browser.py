@@ -163,7 +163,7 @@ def test_an_operator_watches_and_fixes_bookings_live(
     page.goto(f"{base}/")
     page.wait_for_selector("#live-state[data-state=open]")
     stuck = backdoor.run("create_booking", customer_name="Grace Hopper", customer_email="grace@example.com")
-    page.locator(f"#row-{stuck} .badge.status-failed").wait_for(timeout=LIVE)
+    page.locator(f"#row-{stuck} .badge.status-waiting").wait_for(timeout=LIVE)
     assert "Waiting for an operator" in page.locator(f"#row-{stuck}").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"process-list-{mode}.png"))
 

@@ -40,6 +40,7 @@ from django.utils import timezone
 from booking.demo import demo_workflows_load, trip_steps
 from orchestrator import signals
 from orchestrator.definitions import definition_for_run, definition_save
+from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.types import ACTION, COMPENSATION, Definition, Event, StepSpec
 from orchestrator.messages import CommandMessage, command_parse, reply_envelope
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
@@ -108,6 +109,12 @@ def event_from_json(data: dict[str, Any]) -> Event:
     )
 
 
+def as_read_now(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A stored snapshot as today's codec reads it: a status's former name ("failed" for
+    "waiting") is the same fact, spelled as it was."""
+    return state_to_json(state_from_json(snapshot))
+
+
 def fixture_read(path: Path) -> Recorded:
     data = json.loads(path.read_text())
     return Recorded(
@@ -115,8 +122,8 @@ def fixture_read(path: Path) -> Recorded:
         definition=definition_from_export(data["workflow"]),
         process_id=data["process_id"],
         events=[event_from_json(event) for event in data["events"]],
-        snapshot=data["snapshot"],
-        snapshots=data["snapshots"],
+        snapshot=as_read_now(data["snapshot"]),
+        snapshots=[as_read_now(snapshot) for snapshot in data["snapshots"]],
         commands=data["commands"],
     )
 
@@ -372,7 +379,7 @@ def compensation_retries(clock: Clock) -> Run:
     run.tick(11)
     run.tick(1)
     run.reply("payment", kind=COMPENSATION, succeeded=False, business=True, error="refund limit reached")
-    run.expect(ProcessStatus.FAILED)
+    run.expect(ProcessStatus.WAITING)
     run.act("compensate", "limit raised by the bank")
     run.reply("payment", kind=COMPENSATION)
     run.reply("notify_cancelled")
@@ -387,7 +394,7 @@ def operator_retries_skips_pauses(clock: Clock) -> Run:
     run.reply("flight", succeeded=False)
     run.act("retry", "airline is back", step="flight")
     run.reply("flight", succeeded=False)
-    run.expect(ProcessStatus.FAILED)
+    run.expect(ProcessStatus.WAITING)
     run.act("retry", "airline is back for real")
     run.reply("flight")
     # The hotel fails twice; the operator books it by phone and skips the step with that booking,
@@ -395,7 +402,7 @@ def operator_retries_skips_pauses(clock: Clock) -> Run:
     run.reply("hotel", succeeded=False)
     run.tick(1)
     run.reply("hotel", succeeded=False)
-    run.expect(ProcessStatus.FAILED)
+    run.expect(ProcessStatus.WAITING)
     run.act(
         "skip",
         "booked by phone",

@@ -83,7 +83,7 @@ def test_retries_exhausted_with_pause_waits_for_an_operator() -> None:
     h.advance(1)
     h.fail("payment")
     assert h.status("payment") == "failed"
-    assert h.status() == "failed"
+    assert h.status() == "waiting"
     assert h.state.steps["payment"].awaiting_operator
     assert h.advance(3600) == []
 
@@ -170,7 +170,7 @@ def test_compensation_retries_then_waits_for_an_operator_never_giving_up() -> No
     assert again.attempt == 2 and again.kind == COMPENSATION
     h.compensation_fails("payment")
     assert h.status("payment") == "compensation_failed"
-    assert h.status() == "failed"
+    assert h.status() == "waiting"
     assert h.advance(3600) == []
     (third,) = h.operator(EventType.OPERATOR_RETRIED, "payment").commands
     assert third.attempt == 3
@@ -258,7 +258,7 @@ def test_late_success_after_exhaustion_resumes_the_process() -> None:
     h = Harness(trip_definition(max_attempts=1, timeout=10))
     h.start()
     h.advance(10)
-    assert h.status() == "failed"
+    assert h.status() == "waiting"
     assert [c.name for c in h.succeed("payment", attempt=1)] == ["flights.book"]
     assert h.status() == "running"
 
@@ -327,7 +327,7 @@ def test_skip_first_undoes_what_the_service_may_have_done_then_marks_the_step_do
     h.start()
     h.succeed("payment")
     h.fail("flight")
-    assert h.status() == "failed"
+    assert h.status() == "waiting"
     # The flights service was asked: a late copy of the command could still book a second flight.
     (void,) = h.operator(EventType.OPERATOR_SKIPPED, "flight", output={"pnr": "PHONE1"}).commands
     assert (void.name, void.idempotency_key) == ("flights.cancel", "p1:flight")
@@ -404,7 +404,7 @@ def test_after_compensation_step_whose_retries_are_spent_waits_for_an_operator()
     h.start()
     h.fail("payment", business=True)
     h.fail("notify_cancelled")
-    assert h.status() == "failed"
+    assert h.status() == "waiting"
     (again,) = h.operator(EventType.OPERATOR_RETRIED, "notify_cancelled").commands
     h.succeed("notify_cancelled", attempt=again.attempt)
     assert h.status() == "compensated"

@@ -193,7 +193,7 @@ def test_every_process_ends_safely_whatever_the_network_does(
             choices.append("redeliver")
         if h.state.next_wake_up() is not None and (not calm or not (world.commands or world.replies)):
             choices.append("wait")
-        if h.state.status == ProcessStatus.FAILED and not world.commands and not world.replies:
+        if h.state.status == ProcessStatus.WAITING and not world.commands and not world.replies:
             choices.append("operator")
         if not calm and data.draw(st.integers(0, 15), label="operator cancels now?") == 0:
             choices.append("cancel")
@@ -257,7 +257,7 @@ def test_every_process_ends_safely_whatever_the_network_does(
     state = h.state
     note_statistic(f"ended {state.status.value}")
     note_statistic(f"{len(h.history) // 10 * 10}+ events")
-    assert state.status in ProcessStatus.terminal() or state.status == ProcessStatus.FAILED, (
+    assert state.status in ProcessStatus.terminal() or state.status == ProcessStatus.WAITING, (
         f"process stuck in {state.status}"
     )
     assert h.replayed() == state
@@ -284,5 +284,5 @@ def test_every_process_ends_safely_whatever_the_network_does(
             record = world.records.get(spec.key, Record())
             if not record.by_hand:
                 assert not (record.outcome == "done" and not record.undone), f"{spec.key} left done"
-    if state.status == ProcessStatus.FAILED:
+    if state.status == ProcessStatus.WAITING:
         assert operator_moves(h), "waiting for an operator who can do nothing"

@@ -41,7 +41,7 @@ def test_a_step_backing_off_marks_its_process_retrying_with_its_attempt() -> Non
 
 def test_failing_now_keeps_waiting_and_in_doubt_and_drops_what_ended_after_retries() -> None:
     waiting = fail_payment(started(), 4)
-    assert waiting.status == "failed" and waiting.retrying_attempt == 0
+    assert waiting.status == "waiting" and waiting.retrying_attempt == 0
     in_doubt = started()
     in_doubt.refresh_from_db()
     assert in_doubt.wake_at is not None
