@@ -19,7 +19,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.routing import websocket_urlpatterns
-from tests.orchestrator.test_admin import one_of_everything
+from tests.support.admin import one_of_everything
 
 # Routes anyone may use, and why.
 PUBLIC = {

@@ -9,20 +9,13 @@ from typing import Any
 import pytest
 
 from booking.models import Booking
-from tests.api.conftest import ApiClient
+from tests.support.api import ApiClient
+from tests.support.bookings import API_TRIP
 from tests.support.engine import answer, last_command, service_run
-
-TRIP: dict[str, Any] = {
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-    "itinerary": {"origin": "CDG", "destination": "JFK", "depart_on": "2027-01-10", "hotel": "Grand Hotel"},
-    "amount": "420.00",
-    "currency": "eur",
-}
 
 
 def test_create_a_booking(api: ApiClient) -> None:
-    response = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1")
+    response = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-1")
     assert response.status_code == 201, response.content
     body = response.json()
     booking = Booking.objects.get(pk=body["id"])
@@ -36,24 +29,26 @@ def test_create_a_booking(api: ApiClient) -> None:
 
 
 def test_the_same_idempotency_key_returns_the_same_booking(api: ApiClient) -> None:
-    first = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-17")
-    again = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-17")
+    first = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-17")
+    again = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-17")
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
     assert Booking.objects.count() == 1
 
 
 def test_an_idempotency_key_reused_for_another_request_is_a_conflict(api: ApiClient) -> None:
-    api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-18")
-    response = api.call("post", "/api/bookings", {**TRIP, "amount": "1.00"}, HTTP_IDEMPOTENCY_KEY="order-18")
+    api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-18")
+    response = api.call(
+        "post", "/api/bookings", {**API_TRIP, "amount": "1.00"}, HTTP_IDEMPOTENCY_KEY="order-18"
+    )
     assert response.status_code == 409
     assert response.json() == {"detail": "this Idempotency-Key was used for a different request"}
 
 
 def test_keys_of_different_clients_do_not_collide(api: ApiClient, make_client: Any) -> None:
     other = make_client("other-system")
-    a = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="1")
-    b = other.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="1")
+    a = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="1")
+    b = other.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="1")
     assert a.json()["id"] != b.json()["id"]
 
 
@@ -69,7 +64,7 @@ def test_keys_of_different_clients_do_not_collide(api: ApiClient, make_client: A
     ],
 )
 def test_invalid_bookings_are_422_with_the_field(api: ApiClient, change: dict[str, Any], field: str) -> None:
-    response = api.call("post", "/api/bookings", {**TRIP, **change}, HTTP_IDEMPOTENCY_KEY="order-4")
+    response = api.call("post", "/api/bookings", {**API_TRIP, **change}, HTTP_IDEMPOTENCY_KEY="order-4")
     assert response.status_code == 422
     body = response.json()
     assert body["detail"] == "The request is not valid: see errors."
@@ -90,22 +85,22 @@ def test_a_body_that_is_not_json_is_422(api: ApiClient) -> None:
 
 def test_an_unknown_workflow_is_a_conflict(api: ApiClient) -> None:
     response = api.call(
-        "post", "/api/bookings", {**TRIP, "workflow": "space-trip"}, HTTP_IDEMPOTENCY_KEY="order-5"
+        "post", "/api/bookings", {**API_TRIP, "workflow": "space-trip"}, HTTP_IDEMPOTENCY_KEY="order-5"
     )
     assert response.status_code == 409
     assert "no active version of workflow 'space-trip'" in response.json()["detail"]
 
 
 def test_booking_needs_a_token_and_the_permission(anonymous: ApiClient, powerless: ApiClient) -> None:
-    assert anonymous.call("post", "/api/bookings", TRIP).status_code == 401
-    forbidden = powerless.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-6")
+    assert anonymous.call("post", "/api/bookings", API_TRIP).status_code == 401
+    forbidden = powerless.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-6")
     assert forbidden.status_code == 403
     assert forbidden.json() == {"detail": "You need the permission 'booking.add_booking' for this."}
-    assert ApiClient("tok_forged").call("post", "/api/bookings", TRIP).status_code == 401
+    assert ApiClient("tok_forged").call("post", "/api/bookings", API_TRIP).status_code == 401
 
 
 def test_get_a_booking_with_its_ledger(api: ApiClient) -> None:
-    created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-2").json()
+    created = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-2").json()
     booking = Booking.objects.get(pk=created["id"])
     assert booking.process is not None
 
@@ -126,7 +121,7 @@ def test_get_an_unknown_booking_is_404(api: ApiClient, powerless: ApiClient, ano
 
 
 def test_a_request_body_that_is_too_large_is_refused(api: ApiClient) -> None:
-    huge = {**TRIP, "customer_name": "x" * 300_000}
+    huge = {**API_TRIP, "customer_name": "x" * 300_000}
     response = api.call("post", "/api/bookings", huge)
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is too large."}
@@ -142,7 +137,7 @@ def test_the_browser_session_works_and_is_csrf_protected(db: None, trip_workflow
     assert browser.get("/api/processes").status_code == 200
     import json
 
-    refused = browser.post("/api/bookings", data=json.dumps(TRIP), content_type="application/json")
+    refused = browser.post("/api/bookings", data=json.dumps(API_TRIP), content_type="application/json")
     assert refused.status_code == 403  # no CSRF token
 
 
@@ -168,7 +163,7 @@ def test_create_api_token_command_makes_a_working_token(db: None, trip_workflows
 
 
 def test_answers_for_an_unknown_process_are_404_not_500(api: ApiClient) -> None:
-    body = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-3").json()
+    body = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-3").json()
     booking = Booking.objects.get(pk=body["id"])
     assert booking.process is not None
     answer(last_command(booking.process, "payment"))
@@ -192,10 +187,10 @@ def test_a_token_made_in_the_admin_is_shown_once_and_works(db: None, trip_workfl
 
 
 def test_a_booking_needs_an_idempotency_key(api: ApiClient) -> None:
-    response = api.call("post", "/api/bookings", TRIP)
+    response = api.call("post", "/api/bookings", API_TRIP)
     assert response.status_code == 400
     assert "Send an Idempotency-Key header" in response.json()["detail"]
-    assert api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="   ").status_code == 400
+    assert api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="   ").status_code == 400
     assert not Booking.objects.exists()
 
 
@@ -204,10 +199,12 @@ def test_deleting_users_who_used_the_same_key_works(make_client: Any) -> None:
 
     for name in ("shop-a", "shop-b"):
         client = make_client(name)
-        assert client.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201
+        assert (
+            client.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201
+        )
     model = get_user_model()
     model.objects.get(username="shop-a").delete()
     model.objects.get(username="shop-b").delete()  # was an IntegrityError: two orphans, one key
     assert Booking.objects.filter(idempotency_key="order-1", idempotency_owner=None).count() == 2
     again = make_client("shop-c")
-    assert again.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201
+    assert again.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="order-1").status_code == 201

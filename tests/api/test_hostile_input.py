@@ -12,8 +12,8 @@ from django.test import Client
 
 from booking.models import Booking
 from orchestrator.models import HistoryEntry, ProcessInstance
-from tests.api.conftest import ApiClient
-from tests.api.test_bookings import TRIP
+from tests.support.api import ApiClient
+from tests.support.bookings import API_TRIP
 from tests.support.engine import trip_input
 
 NUL = "\x00"
@@ -50,7 +50,7 @@ def bodies() -> list[tuple[str, str, dict[str, Any]]]:
     start = {"workflow": "trip-booking", "business_key": "k-1", "input": trip_input("EXT-9")}
     skip = {"step": "payment", "reason": "r", "output": {"a": "b"}}
     return [
-        ("post", "/api/bookings", TRIP),
+        ("post", "/api/bookings", API_TRIP),
         ("post", "/api/processes", start),
         ("post", "/api/processes/{id}/actions/skip", skip),
         ("post", "/api/processes/{id}/actions/cancel", {"reason": "customer called"}),
@@ -59,7 +59,7 @@ def bodies() -> list[tuple[str, str, dict[str, Any]]]:
 
 @pytest.fixture
 def process_id(api: ApiClient) -> str:
-    created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="existing")
+    created = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="existing")
     return str(created.json()["process_id"])
 
 
@@ -79,14 +79,14 @@ def test_unstorable_text_in_any_field_of_any_body_is_refused(
 
 
 def test_unstorable_text_in_a_key_is_refused(api: ApiClient) -> None:
-    body = {**TRIP, "itinerary": {**TRIP["itinerary"], "hotel\x00": "x"}}
+    body = {**API_TRIP, "itinerary": {**API_TRIP["itinerary"], "hotel\x00": "x"}}
     assert api.call("post", "/api/bookings", body, HTTP_IDEMPOTENCY_KEY="k").status_code == 422
 
 
 @pytest.mark.parametrize("header", ["HTTP_IDEMPOTENCY_KEY", "HTTP_USER_AGENT"])
 def test_a_nul_in_a_header_is_refused(api: ApiClient, header: str) -> None:
     headers = {"HTTP_IDEMPOTENCY_KEY": "fine", header: "order\x001"}
-    response = api.call("post", "/api/bookings", TRIP, **headers)
+    response = api.call("post", "/api/bookings", API_TRIP, **headers)
     assert response.status_code == 400 and "NUL" in response.json()["detail"]
     assert not Booking.objects.exists()
 
@@ -104,12 +104,13 @@ def test_deeply_nested_json_is_refused(api: ApiClient, depth: int) -> None:
 
 
 def test_ten_megabytes_are_refused(api: ApiClient) -> None:
-    huge = {**TRIP, "customer_name": "x" * 10_000_000}
+    huge = {**API_TRIP, "customer_name": "x" * 10_000_000}
     assert api.call("post", "/api/bookings", huge, HTTP_IDEMPOTENCY_KEY="big").status_code == 413
 
 
 def test_the_dashboard_refuses_a_nul_in_an_action_reason(db: None, trip_workflows: None) -> None:
-    from tests.dashboard.conftest import OPERATOR_PERMISSIONS, book, user_with
+    from tests.support.bookings import book
+    from tests.support.people import OPERATOR_PERMISSIONS, user_with
 
     process = book("trip-booking").process
     assert process is not None

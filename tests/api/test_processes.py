@@ -9,8 +9,8 @@ import pytest
 
 from booking.models import Booking, ServiceFaults
 from orchestrator.models import HistoryEntry, ProcessInstance
-from tests.api.conftest import ApiClient
-from tests.api.test_bookings import TRIP
+from tests.support.api import ApiClient
+from tests.support.bookings import API_TRIP
 from tests.support.engine import answer, deliver_all, last_command, trip_input
 
 START = {"workflow": "trip-booking", "business_key": "ext-1", "input": trip_input("EXT-1", amount="10.00")}
@@ -209,13 +209,14 @@ def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(api: ApiClient)
 def test_the_same_idempotency_key_sent_ten_times_at_once_makes_one_booking(
     postgres_url: str, make_client: Any
 ) -> None:
-    from tests.api.test_bookings import TRIP
     from tests.support.threads import run_together
 
     client = make_client()
 
     def post() -> tuple[int, str]:
-        response = ApiClient(client.token).call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="burst-1")
+        response = ApiClient(client.token).call(
+            "post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="burst-1"
+        )
         return response.status_code, response.json()["id"]
 
     results = run_together([post for _ in range(10)])
@@ -239,7 +240,7 @@ def test_the_api_documents_every_declared_service(api: ApiClient) -> None:
 
 
 ENDPOINTS = [
-    ("post", "/api/bookings", TRIP),
+    ("post", "/api/bookings", API_TRIP),
     ("get", "/api/bookings/{id}", None),
     ("post", "/api/processes", START),
     ("get", "/api/processes", None),
@@ -280,7 +281,7 @@ def test_a_damaged_cursor_is_not_a_crash(api: ApiClient) -> None:
 def test_a_forged_process_start_cannot_touch_another_bookings_money(api: ApiClient, sent_tasks: Any) -> None:
     from booking.ledger import money_problems
 
-    created = api.call("post", "/api/bookings", TRIP, HTTP_IDEMPOTENCY_KEY="real-1").json()
+    created = api.call("post", "/api/bookings", API_TRIP, HTTP_IDEMPOTENCY_KEY="real-1").json()
     real = Booking.objects.get(pk=created["id"])
     assert real.process is not None
     assert deliver_all(real.process, sent_tasks).status == "completed"

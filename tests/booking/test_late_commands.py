@@ -14,7 +14,8 @@ from booking.models import Charge
 from orchestrator.messages import reply_parse
 from orchestrator.models import DeadLetter, HistoryEntry
 from orchestrator.processes import operator_act, timers_fire
-from tests.support.engine import SentTasks, an_operator, answer, last_command, reply_take, service_run
+from tests.support.engine import SentTasks, answer, last_command, reply_take, service_command, service_run
+from tests.support.people import an_operator
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 
@@ -71,10 +72,7 @@ def test_a_charge_held_by_a_dead_worker_never_charges_after_the_undo_was_done_by
 def test_a_command_for_an_unknown_process_is_kept_as_a_dead_letter(sent_tasks: SentTasks) -> None:
     import uuid
 
-    from tests.booking.test_services import command
-
-    body = command("payments.charge", "payment")
-    body["process_id"] = str(uuid.uuid4())
+    body = service_command(uuid.uuid4(), "payments.charge", "payment")
     service_run("payments.charge", body)
     assert DeadLetter.objects.get().reason == "command for an unknown process"
     assert not Charge.objects.exists() and sent_tasks.calls == []

@@ -77,7 +77,7 @@ def test_a_payment_kept_on_purpose_is_not_refunded_and_everyone_is_told(
     sent_tasks: SentTasks, client: Any
 ) -> None:
     from booking.checkout import status_token
-    from tests.dashboard.conftest import READ_PERMISSIONS, user_with
+    from tests.support.people import READ_PERMISSIONS, user_with
 
     payment, flight, hotel, notify, sorry = trip_steps(parallel=False)
     fee = replace(payment, compensation=None, keep_on_compensation=True)  # say, a booking fee

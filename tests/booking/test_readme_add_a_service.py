@@ -17,9 +17,9 @@ from booking.models import Reservation
 from booking.services.registry import service_get, service_unregister, services_load
 from config.celery import app
 from orchestrator.commands import command_get, queues_all
-from orchestrator.messages import CommandMessage, reply_parse
+from orchestrator.messages import reply_parse
 from orchestrator.selectors import search_hints
-from tests.support.engine import SentTasks, service_run
+from tests.support.engine import SentTasks, service_command, service_run
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MODULE = "readme_parcels"
@@ -62,26 +62,14 @@ def test_the_readme_service_is_declared_routed_searchable_and_works(
         business_key=f"readme-{uuid.uuid4()}",
         state={"steps": {}},
     )
-    command = CommandMessage(
-        message_id=f"{process.pk}:documents:action:1",
-        process_id=process.pk,
-        step="documents",
-        attempt=1,
-        command="parcels.send",
-        kind="action",
-        idempotency_key=f"{process.pk}:documents",
-        payload={
-            "input": {
-                "reference": "TRP-README",
-                "customer_name": "Ada Lovelace",
-                "customer_email": "ada@example.com",
-                "amount": "10.00",
-                "currency": "EUR",
-            },
-            "context": {},
-            "params": {},
-        },
-    ).model_dump(mode="json")
+    trip = {
+        "reference": "TRP-README",
+        "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com",
+        "amount": "10.00",
+        "currency": "EUR",
+    }
+    command = service_command(process.pk, "parcels.send", "documents", input=trip)
     service_run("parcels.send", command)
     parcel = Reservation.objects.get(service="parcels")
     assert parcel.code.startswith("TRK") and parcel.details == "documents for Ada Lovelace"

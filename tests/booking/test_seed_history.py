@@ -20,7 +20,7 @@ from booking.seeding.stamping import STATUS_SHARES, Stamper
 from orchestrator.models import HistoryEntry, ProcessInstance
 from orchestrator.selectors import replays_to_snapshot, state_of, status_counts
 from orchestrator.status import ProcessStatus
-from tests.dashboard.conftest import READ_PERMISSIONS, user_with
+from tests.support.people import READ_PERMISSIONS, user_with
 from tests.support.services import service_missing
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")

@@ -10,9 +10,9 @@ import pytest
 
 from booking.faults import fault_draw, faults_set
 from booking.models import Charge, Notification, Refund, Reservation
-from orchestrator.messages import CommandMessage, reply_parse
+from orchestrator.messages import reply_parse
 from orchestrator.models import DeadLetter
-from tests.support.engine import SentTasks, service_run
+from tests.support.engine import SentTasks, service_command, service_run
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +44,7 @@ def the_process(trip_workflows: None) -> None:
 def command(
     name: str, step: str, *, kind: str = "action", attempt: int = 1, **payload: Any
 ) -> dict[str, Any]:
-    return CommandMessage(
-        message_id=f"{PROCESS}:{step}:{kind}:{attempt}",
-        process_id=PROCESS,
-        step=step,
-        attempt=attempt,
-        command=name,
-        kind=kind,  # type: ignore[arg-type]
-        idempotency_key=f"{PROCESS}:{step}",
-        payload={"input": TRIP, "context": {}, "params": {}, **payload},
-    ).model_dump(mode="json")
+    return service_command(PROCESS, name, step, kind=kind, attempt=attempt, input=TRIP, **payload)
 
 
 def replies(sent: SentTasks) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from django.db import connection
 
 from booking.models import Booking
 from config.asgi import application
-from tests.api.test_bookings import TRIP
+from tests.support.bookings import API_TRIP
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 T = TypeVar("T")
@@ -96,7 +96,7 @@ async def test_a_body_within_the_limit_reaches_the_view() -> None:
         "authorization": f"Bearer {token}",
         "idempotency-key": "k1",
     }
-    status, body, _ = await call("/api/bookings", [json.dumps(TRIP).encode()], headers)
+    status, body, _ = await call("/api/bookings", [json.dumps(API_TRIP).encode()], headers)
     assert status == 201, body
     assert await sync_to_async(in_thread(Booking.objects.count))() == 1
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from orchestrator.models import HistoryEntry, ProcessInstance
-from tests.dashboard.conftest import book
+from tests.support.bookings import FRAGILE_TRIP, book
 from tests.support.engine import answer, last_command
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("fragile_workflow")
 
 def waiting_for_operator() -> ProcessInstance:
     """A booking whose payment failed for good: it waits for an operator."""
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), succeeded=False)
     process.refresh_from_db()
@@ -130,7 +130,7 @@ def test_skip_checks_the_output_against_the_command(operator: Client) -> None:
 
 
 def test_the_cancel_dialog_lists_the_compensations_it_will_run(operator: Client) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     answer(last_command(process, "flight"), pnr="XY12ZQ")
@@ -145,7 +145,7 @@ def test_the_cancel_dialog_lists_the_compensations_it_will_run(operator: Client)
 
 
 def test_pause_and_resume(operator: Client) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     operator.post(f"/processes/{process.pk}/actions/pause/", {"reason": "card issuer down"})
     process.refresh_from_db()
@@ -169,7 +169,7 @@ def test_actions_are_post_only_for_effects(operator: Client) -> None:
 
 
 def test_cancel_from_the_page_compensates_and_ends_cancelled(operator: Client) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     operator.post(f"/processes/{process.pk}/actions/cancel/", {"reason": "customer called"})
@@ -184,7 +184,7 @@ def test_cancel_from_the_page_compensates_and_ends_cancelled(operator: Client) -
 
 
 def test_compensate_now_retries_failed_compensations(operator: Client) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     answer(last_command(process, "flight"), succeeded=False, business=True)  # no seats: compensate

@@ -20,9 +20,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from orchestrator.models import ProcessInstance
-from tests.dashboard.conftest import OPERATOR_PERMISSIONS, book
+from tests.support.bookings import FRAGILE_TRIP, book
 from tests.support.engine import answer, last_command
+from tests.support.people import OPERATOR_PERMISSIONS
 from tests.support.processes import WatchedProcess, free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-attention-123"
@@ -41,17 +43,18 @@ def web(production_env: dict[str, str]) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         server.wait_for_line(r"Serving on", timeout=60)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, server.output
-                time.sleep(0.1)
+        wait_until(lambda: answers(f"{base}/healthz"), 30, lambda: server.output)
         yield base
     finally:
         server.interrupt()
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+    except OSError:
+        return False
+    return True
 
 
 def logged_in(browser: Any, base: str) -> Any:
@@ -76,7 +79,7 @@ def test_a_booking_appears_in_the_attention_panel_within_a_second_of_getting_stu
     browser: Any, web: str
 ) -> None:
     page = logged_in(browser, web)
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     page.locator(f"#row-{process.pk}").wait_for(timeout=5_000)  # on the list, not in the panel
     assert page.locator(f"#attention-{process.pk}").count() == 0
@@ -93,7 +96,7 @@ def test_a_booking_appears_in_the_attention_panel_within_a_second_of_getting_stu
 
 
 def test_an_operator_resolves_a_failing_booking_from_the_list_in_three_clicks(browser: Any, web: str) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     stuck_now(process)
     page = logged_in(browser, web)

@@ -15,8 +15,9 @@ from django.utils import timezone
 from dashboard.bulk import bulk_advance
 from dashboard.models import BulkAction
 from orchestrator.models import HistoryEntry, ProcessInstance
-from tests.dashboard.conftest import READ_PERMISSIONS, book, user_with
+from tests.support.bookings import FRAGILE_TRIP, book
 from tests.support.engine import answer, last_command
+from tests.support.people import READ_PERMISSIONS, user_with
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("fragile_workflow")
 def waiting(n: int) -> list[ProcessInstance]:
     processes = []
     for _ in range(n):
-        process = book().process
+        process = book(FRAGILE_TRIP).process
         assert process is not None
         answer(last_command(process, "payment"), succeeded=False)
         processes.append(process)
@@ -38,7 +39,7 @@ def test_bulk_needs_its_permission(viewer: Client) -> None:
 
 def test_the_preview_counts_processes_and_the_services_called(operator: Client) -> None:
     waiting(3)
-    book()  # running: a retry does not apply to it
+    book(FRAGILE_TRIP)  # running: a retry does not apply to it
     dialog = operator.get("/bulk/retry/").content.decode()
     assert "<strong>3</strong> processes will be retried" in dialog
     assert "1 matching one will be left alone" in dialog
@@ -112,7 +113,7 @@ def test_selected_ids_that_are_not_ids_are_ignored(operator: Client) -> None:
 
 def test_a_long_description_is_cut_to_fit(operator: Client) -> None:
     email = f"{'a' * 60}@{'b' * 60}.{'c' * 60}.example.com"
-    process = book(customer_email=email).process
+    process = book(FRAGILE_TRIP, customer_email=email).process
     assert process is not None
     answer(last_command(process, "payment"), succeeded=False)
     filters = {

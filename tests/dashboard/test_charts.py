@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
 from orchestrator.processes import process_start
-from tests.dashboard.conftest import user_with
 from tests.support.engine import answer, last_command, trip_input
+from tests.support.people import user_with
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from orchestrator.processes import process_start
-from tests.dashboard.conftest import READ_PERMISSIONS
 from tests.support.engine import answer, last_command, trip_input
+from tests.support.people import READ_PERMISSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"

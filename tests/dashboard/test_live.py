@@ -14,8 +14,9 @@ from django.test import Client
 from booking.models import Booking
 from config.asgi import application
 from dashboard import groups
-from tests.dashboard.conftest import READ_PERMISSIONS, book, user_with
+from tests.support.bookings import FRAGILE_TRIP, book
 from tests.support.engine import answer, last_command
+from tests.support.people import READ_PERMISSIONS, user_with
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -32,7 +33,7 @@ def staff_cookie(transactional_db: None, fragile_workflow: str) -> tuple[bytes, 
 
 def book_in_thread() -> Booking:
     try:
-        return book()
+        return book(FRAGILE_TRIP)
     finally:
         connection.close()  # this worker thread's own connection, or the test database stays busy
 

@@ -9,8 +9,9 @@ from django.test import Client
 
 from booking.models import Booking
 from orchestrator.models import ProcessInstance
-from tests.dashboard.conftest import book, user_with
+from tests.support.bookings import FRAGILE_TRIP, book
 from tests.support.engine import answer, last_command
+from tests.support.people import user_with
 
 pytestmark = pytest.mark.usefixtures("fragile_workflow")
 
@@ -31,7 +32,7 @@ def test_users_who_are_not_staff_are_refused(db: None) -> None:
 
 
 def test_staff_without_the_permission_to_read_processes_see_nothing(db: None) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     nobody = user_with("stan")  # staff, no permission at all
     for url in ("/", f"/processes/{process.pk}/", f"/processes/{process.pk}/state/1/", "/services/"):
@@ -41,7 +42,7 @@ def test_staff_without_the_permission_to_read_processes_see_nothing(db: None) ->
 
 
 def test_customers_and_the_ledger_need_the_permission_to_read_bookings(db: None) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_SECRET", amount="420.00", currency="EUR")
     reader = user_with("rita", permissions=["view_processinstance"])
@@ -52,7 +53,7 @@ def test_customers_and_the_ledger_need_the_permission_to_read_bookings(db: None)
 
 
 def test_the_list_shows_counts_and_rows_newest_first(viewer: Client) -> None:
-    first, second = book(), book()
+    first, second = book(FRAGILE_TRIP), book(FRAGILE_TRIP)
     response = viewer.get("/")
     assert response.status_code == 200
     assert rows(response.content) == [str(second.process_id), str(first.process_id)]
@@ -62,8 +63,8 @@ def test_the_list_shows_counts_and_rows_newest_first(viewer: Client) -> None:
 
 @pytest.mark.parametrize("field", ["reference", "email", "payment_id", "pnr", "confirmation", "process_id"])
 def test_search_finds_a_booking_by_what_a_customer_may_quote(viewer: Client, field: str) -> None:
-    wanted = book(customer_email="grace@example.com")
-    book()  # another one, which must not match
+    wanted = book(FRAGILE_TRIP, customer_email="grace@example.com")
+    book(FRAGILE_TRIP)  # another one, which must not match
     process = wanted.process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_QUOTED", amount="420.00", currency="EUR")
@@ -81,7 +82,7 @@ def test_search_finds_a_booking_by_what_a_customer_may_quote(viewer: Client, fie
 
 
 def test_filters_narrow_the_list(viewer: Client) -> None:
-    waiting, running = book(), book()
+    waiting, running = book(FRAGILE_TRIP), book(FRAGILE_TRIP)
     answer(last_command(waiting.process, "payment"), succeeded=False)  # type: ignore[arg-type]
     assert rows(viewer.get("/", {"status": "waiting"}).content) == [str(waiting.process_id)]
     assert rows(viewer.get("/", {"waiting": "on"}).content) == [str(waiting.process_id)]
@@ -94,14 +95,14 @@ def test_filters_narrow_the_list(viewer: Client) -> None:
 
 
 def test_bad_filter_values_are_shown_not_crashed_on(viewer: Client) -> None:
-    book()
+    book(FRAGILE_TRIP)
     response = viewer.get("/", {"version": "seven", "created_after": "yesterday", "cursor": "%%%"})
     assert response.status_code == 200
     assert b"version" in response.content and b"Enter a whole number" in response.content
 
 
 def test_keyset_pages_walk_the_whole_list_without_overlap(viewer: Client) -> None:
-    booked = [book() for _ in range(53)]
+    booked = [book(FRAGILE_TRIP) for _ in range(53)]
     first = viewer.get("/")
     page_one = rows(first.content)
     cursor = re.search(rb"cursor=([A-Za-z0-9_=-]+)", first.content)
@@ -114,7 +115,7 @@ def test_keyset_pages_walk_the_whole_list_without_overlap(viewer: Client) -> Non
 def test_new_filters_bring_rows_and_a_socket_for_those_filters(viewer: Client) -> None:
     """The filter form swaps the rows with their socket: the live pushes that follow come for the
     new filters, not for those the page was loaded with."""
-    book()
+    book(FRAGILE_TRIP)
     response = viewer.get(
         "/", {"status": "running", "q": "TRP"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="live-rows"
     )
@@ -124,7 +125,7 @@ def test_new_filters_bring_rows_and_a_socket_for_those_filters(viewer: Client) -
 
 
 def test_process_detail_shows_graph_steps_history_and_ledger(viewer: Client) -> None:
-    booking = book()
+    booking = book(FRAGILE_TRIP)
     process = booking.process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
@@ -139,7 +140,7 @@ def test_process_detail_shows_graph_steps_history_and_ledger(viewer: Client) -> 
 
 
 def test_state_at_an_event_is_replayed_from_the_history(viewer: Client) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
     at_start = viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
@@ -158,7 +159,7 @@ def test_unknown_process_is_a_404_page(viewer: Client) -> None:
 
 def test_list_stays_fast_in_queries(viewer: Client, django_assert_max_num_queries: object) -> None:
     for _ in range(30):
-        book()
+        book(FRAGILE_TRIP)
     with django_assert_max_num_queries(12):  # type: ignore[operator]
         viewer.get("/")
     assert ProcessInstance.objects.count() == Booking.objects.count() == 30
@@ -167,7 +168,7 @@ def test_list_stays_fast_in_queries(viewer: Client, django_assert_max_num_querie
 def test_a_cursor_with_a_damaged_id_restarts_from_the_first_page(viewer: Client) -> None:
     import base64
 
-    book()
+    book(FRAGILE_TRIP)
     cursor = base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|nope").decode()
     assert viewer.get("/", {"cursor": cursor}).status_code == 200
 
@@ -175,7 +176,7 @@ def test_a_cursor_with_a_damaged_id_restarts_from_the_first_page(viewer: Client)
 def test_the_state_at_an_event_says_when_the_process_was_recorded_under_other_rules(
     viewer: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     assert "rules version" not in viewer.get(f"/processes/{process.pk}/state/1/").content.decode()
     from dashboard.views import process as process_views
@@ -200,10 +201,9 @@ def test_the_live_badge_says_connecting_until_the_socket_opens(viewer: Client) -
 def test_a_paused_process_cancelled_says_a_resume_runs_the_cancellation(db: None) -> None:
     from orchestrator.actions import ActionName
     from orchestrator.processes import operator_act
-    from tests.dashboard.conftest import OPERATOR_PERMISSIONS
-    from tests.support.engine import an_operator
+    from tests.support.people import OPERATOR_PERMISSIONS, an_operator
 
-    process = book().process
+    process = book(FRAGILE_TRIP).process
     assert process is not None
     operator = an_operator()
     for action in (ActionName.PAUSE, ActionName.CANCEL):

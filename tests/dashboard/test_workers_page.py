@@ -16,6 +16,7 @@ from django.urls import reverse
 from config.celery import app
 from dashboard.workers import _DEPTHS_KEY, _SEEN_KEY
 from orchestrator.commands import command_queues, queues_all
+from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.redis
@@ -45,10 +46,12 @@ def test_the_page_loads_its_panel_after_itself(operator: Client) -> None:
 def test_a_running_worker_is_listed_with_its_queues(
     celery_worker_process: WorkerProcess, operator: Client
 ) -> None:
-    deadline = time.monotonic() + 30
-    while "test-worker@" not in (html := panel(operator)):
-        assert time.monotonic() < deadline, "the worker never answered"
-        time.sleep(0.5)
+    html = wait_until(
+        lambda: text if "test-worker@" in (text := panel(operator)) else "",
+        30,
+        "the worker to answer",
+        every=0.5,
+    )
     assert ", ".join(sorted(queues_all())) in html
     for queue in queues_all():
         assert f'data-queue="{queue}"' in html

@@ -13,8 +13,10 @@ from booking.ledger import money_problems
 from booking.models import Booking, Charge
 from booking.services.registry import service_names
 from orchestrator.models import HistoryEntry
-from tests.e2e.conftest import Cluster, book, statuses, wait_until
+from tests.support.bookings import FAST_TRIP, book_many, statuses
 from tests.support.services import broker_is_amqp, broker_url, broker_waiting
+from tests.support.waiting import wait_until
+from tests.support.workers import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
@@ -26,7 +28,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(cluster: Cluster
     cluster.kill(queue)  # the replies pile up while it is away
     for service in service_names():
         cluster.start(service)
-    bookings = book(BACKLOG)
+    bookings = book_many(BACKLOG, FAST_TRIP)
     wait_until(lambda: broker_waiting(queue) >= BACKLOG, 60, "every payment's reply to wait")
     paid = HistoryEntry.objects.filter(type="step.succeeded", step="payment")
     for _ in range(3):

@@ -28,7 +28,8 @@ from orchestrator.definitions import definition_save
 from orchestrator.engine.types import RetryPolicy
 from orchestrator.models import ProcessInstance
 from orchestrator.status import OnExhausted
-from tests.dashboard.conftest import OPERATOR_PERMISSIONS, READ_PERMISSIONS, book
+from tests.support.bookings import book
+from tests.support.people import OPERATOR_PERMISSIONS, READ_PERMISSIONS
 from tests.support.processes import WatchedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

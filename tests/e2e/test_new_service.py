@@ -20,7 +20,6 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from booking.bookings import booking_create
 from booking.checkout import progress
 from booking.faults import faults_set
 from booking.ledger import ledger_lines, money_problems
@@ -31,8 +30,10 @@ from orchestrator.models import HistoryEntry, ProcessInstance
 from orchestrator.previews import preview
 from orchestrator.processes import operator_act
 from orchestrator.selectors import state_of
-from tests.e2e.conftest import Cluster, wait_until
-from tests.support.engine import an_operator
+from tests.support.bookings import book
+from tests.support.people import an_operator
+from tests.support.waiting import wait_until
+from tests.support.workers import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
@@ -117,15 +118,8 @@ def insured(production_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]
         service_unregister("insurance")
 
 
-def book(amount: str = "900.00") -> Booking:
-    return booking_create(
-        customer_name="Grace Hopper",
-        customer_email="grace@example.com",
-        itinerary={"origin": "LHR", "destination": "SFO", "depart_on": "2027-05-02", "hotel": "Harbour Inn"},
-        amount=Decimal(amount),
-        currency="EUR",
-        workflow=WORKFLOW,
-    )
+def insured_trip(amount: str = "900.00") -> Booking:
+    return book(WORKFLOW, amount=Decimal(amount), customer_email="grace@example.com")
 
 
 def process_of(booking: Booking) -> ProcessInstance:
@@ -144,7 +138,7 @@ def attempts(booking: Booking, step: str) -> int:
 
 def test_an_insured_trip_completes_after_retries_and_is_found_by_its_policy_number(insured: Cluster) -> None:
     faults_set("insurance", technical_rate=1.0)  # the insurer's system is down for a while
-    booking = book()
+    booking = insured_trip()
     wait_until(lambda: attempts(booking, "insurance") >= 2, 30, "the insurance step to be retried")
     faults_set("insurance", technical_rate=0.0)
     wait_until(lambda: status_of(booking) == "completed", 60, "the insured trip to complete")
@@ -172,7 +166,7 @@ def test_an_insured_trip_completes_after_retries_and_is_found_by_its_policy_numb
 
 
 def test_a_declined_policy_undoes_flight_and_hotel(insured: Cluster) -> None:
-    booking = book("12500.00")  # over the insurer's cover limit: declined, a business failure
+    booking = insured_trip("12500.00")  # over the insurer's cover limit: declined, a business failure
     wait_until(lambda: status_of(booking) == "compensated", 60, "the trip to be undone")
 
     process = process_of(booking)
@@ -190,7 +184,7 @@ def test_a_declined_policy_undoes_flight_and_hotel(insured: Cluster) -> None:
 
 def test_the_cancel_preview_names_the_policy_and_the_cancel_undoes_it(insured: Cluster) -> None:
     faults_set("notifications", outage=True)  # the e-mail is taken and never answered
-    booking = book()
+    booking = insured_trip()
 
     def insured_and_waiting_for_the_email() -> bool:
         process = process_of(booking)

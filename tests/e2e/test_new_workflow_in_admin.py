@@ -17,7 +17,7 @@ from config.celery import app
 from config.embedded import EmbeddedRuntime
 from orchestrator.commands import queues_all
 from orchestrator.models import WorkflowDefinition
-from tests.orchestrator.test_admin import definition_post
+from tests.support.admin import definition_post
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from booking.models import Booking
 from booking.services.registry import service_names
 from orchestrator.commands import queues_all
 from orchestrator.models import DeadLetter
-from tests.e2e.conftest import Cluster, book, statuses, wait_until
+from tests.support.bookings import FAST_TRIP, book_many, statuses
 from tests.support.services import broker_is_amqp, broker_url
+from tests.support.waiting import wait_until
+from tests.support.workers import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
@@ -94,9 +96,9 @@ def put_poison(queue: str) -> int:
 def test_poison_on_every_queue_is_kept_and_the_worker_goes_on(cluster: Cluster) -> None:
     for service in service_names():
         cluster.start(service)
-    bookings = book(5)
+    bookings = book_many(5, FAST_TRIP)
     expected = {queue: put_poison(queue) for queue in queues_all()}
-    bookings += book(5)
+    bookings += book_many(5, FAST_TRIP)
 
     total = sum(expected.values())
     wait_until(lambda: DeadLetter.objects.count() == total, 60, f"{total} dead letters")

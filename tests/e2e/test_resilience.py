@@ -11,14 +11,16 @@ from booking.services.registry import service_names
 from config.celery import app
 from orchestrator.commands import queues_all
 from orchestrator.models import DeadLetter, HistoryEntry, Outbox
-from tests.e2e.conftest import Cluster, book, statuses, wait_until
+from tests.support.bookings import FAST_TRIP, book_many, statuses
 from tests.support.services import broker_purge, broker_waiting
+from tests.support.waiting import wait_until
+from tests.support.workers import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
 
 def test_a_broker_that_loses_every_queued_message_only_delays_the_processes(cluster: Cluster) -> None:
-    bookings = book(5)
+    bookings = book_many(5, FAST_TRIP)
     wait_until(lambda: broker_waiting("payments") == 5, 10, "the charges to be queued")
     broker_purge(queues_all())  # as a broker restart without persistence loses them
     for service in service_names():
@@ -32,7 +34,7 @@ def test_a_worker_killed_mid_command_only_delays_the_process(cluster: Cluster) -
     for service in service_names():
         cluster.start(service)
     faults_set("payments", latency_ms=1500)  # long enough to kill the worker while it works
-    (booking,) = book(1)
+    (booking,) = book_many(1, FAST_TRIP)
     wait_until(
         lambda: Outbox.objects.filter(published_at__isnull=False).exists(), 10, "the charge to be sent"
     )
@@ -49,7 +51,7 @@ def test_garbage_on_the_orchestrator_queue_is_kept_and_the_worker_goes_on(cluste
         cluster.start(service)
     for body in ("not json at all", {"message_id": "x"}, {"type": "step.succeeded", "process_id": "nope"}):
         app.send_task("orchestrator.event", args=(body,), queue=settings.ORCHESTRATOR_QUEUE)
-    (booking,) = book(1)
+    (booking,) = book_many(1, FAST_TRIP)
     wait_until(lambda: statuses([booking]) == {"completed"}, 30, "the booking to complete")
     wait_until(lambda: DeadLetter.objects.count() == 3, 10, "three dead letters")
     assert all(letter.reason.startswith("malformed message") for letter in DeadLetter.objects.all())

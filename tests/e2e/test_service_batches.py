@@ -12,8 +12,10 @@ from django.db.models import QuerySet
 
 from booking.ledger import money_problems
 from booking.models import Booking, Charge
-from tests.e2e.conftest import Cluster, book, statuses, wait_until
+from tests.support.bookings import FAST_TRIP, book_many, statuses
 from tests.support.services import broker_is_amqp, broker_url, broker_waiting
+from tests.support.waiting import wait_until
+from tests.support.workers import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.workers]
 
@@ -24,7 +26,7 @@ QUEUE = "payments"
 def test_a_service_worker_killed_in_the_middle_of_a_batch_charges_each_booking_once(cluster: Cluster) -> None:
     for name in ("flights", "hotels", "notifications"):  # the orchestrator and beat run already
         cluster.start(name)
-    bookings = book(BACKLOG)  # the payments queue fills while no worker takes it
+    bookings = book_many(BACKLOG, FAST_TRIP)  # the payments queue fills while no worker takes it
     wait_until(lambda: broker_waiting(QUEUE) >= BACKLOG, 60, "every charge to wait in its queue")
     charged = Charge.objects.filter(status="charged")
     for _ in range(3):

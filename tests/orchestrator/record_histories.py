@@ -48,7 +48,8 @@ from orchestrator.processes import operator_act, process_start, timers_fire
 from orchestrator.selectors import event_of
 from orchestrator.status import OnExhausted, ProcessStatus
 from orchestrator.workflow_io import WorkflowsFile, _spec, workflows_export
-from tests.support.engine import an_operator, reply_take, trip_input
+from tests.support.engine import reply_take, trip_input
+from tests.support.people import an_operator
 
 FOLDER = Path(__file__).with_name("histories")
 DATABASE_NAME = "replay_record"

@@ -8,7 +8,8 @@ from django.core.exceptions import PermissionDenied
 from orchestrator.engine.decide import ActionNotAllowed
 from orchestrator.models import HistoryEntry, ProcessInstance
 from orchestrator.processes import ProcessNotFound, operator_act, process_start
-from tests.support.engine import an_operator, answer, last_command
+from tests.support.engine import answer, last_command
+from tests.support.people import an_operator
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 

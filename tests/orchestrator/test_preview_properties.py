@@ -33,7 +33,8 @@ from orchestrator.previews import preview
 from orchestrator.processes import operator_act, process_start, timers_fire
 from orchestrator.selectors import definition_of, state_of
 from orchestrator.status import ProcessStatus, StepStatus
-from tests.support.engine import an_operator, reply_take, trip_input
+from tests.support.engine import reply_take, trip_input
+from tests.support.people import an_operator
 
 pytestmark = pytest.mark.django_db
 

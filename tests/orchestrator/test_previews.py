@@ -14,7 +14,8 @@ from orchestrator.previews import operator_event, preview
 from orchestrator.processes import operator_act, process_start
 from orchestrator.selectors import definition_of, state_of
 from orchestrator.status import ProcessStatus, StepStatus
-from tests.support.engine import an_operator, answer, last_command, trip_input
+from tests.support.engine import answer, last_command, trip_input
+from tests.support.people import an_operator
 
 pytestmark = pytest.mark.django_db
 

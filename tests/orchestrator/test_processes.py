@@ -19,7 +19,8 @@ from orchestrator.models import DeadLetter, HistoryEntry, Outbox, ProcessInstanc
 from orchestrator.outbox import outbox_publish, outbox_relay
 from orchestrator.processes import WorkflowNotFound, process_start, timers_fire
 from orchestrator.selectors import history_events
-from tests.support.engine import SentTasks, an_operator, answer, last_command, reply_take, trip_input
+from tests.support.engine import SentTasks, answer, last_command, reply_take, trip_input
+from tests.support.people import an_operator
 
 pytestmark = pytest.mark.usefixtures("trip_workflows")
 

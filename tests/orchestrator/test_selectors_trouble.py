@@ -52,7 +52,7 @@ def test_failing_now_keeps_waiting_and_in_doubt_and_drops_what_ended_after_retri
     # Retried, then cancelled: it had retries, it is not failing now.
     ended = fail_payment(started(), 2)
     from orchestrator.processes import operator_act
-    from tests.support.engine import an_operator
+    from tests.support.people import an_operator
 
     operator_act(process_id=str(ended.pk), action="cancel", user=an_operator(), reason="customer called")
     ended.refresh_from_db()

@@ -23,7 +23,8 @@ from orchestrator.models import HistoryEntry, Outbox, ProcessCount, ProcessInsta
 from orchestrator.processes import messages_handle, operator_act, process_start, timers_fire
 from orchestrator.selectors import process_counts, status_counts
 from orchestrator.status import ProcessStatus
-from tests.support.engine import an_operator, answer, last_command, trip_input
+from tests.support.engine import answer, last_command, trip_input
+from tests.support.people import an_operator
 from tests.support.services import service_missing
 
 pytestmark = pytest.mark.usefixtures("trip_workflows", "sent_tasks")

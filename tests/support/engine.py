@@ -42,6 +42,29 @@ def trip_workflows(db: None) -> None:
     demo_workflows_load()
 
 
+def service_command(
+    process_id: Any,
+    name: str,
+    step: str,
+    *,
+    kind: str = "action",
+    attempt: int = 1,
+    input: dict[str, Any] | None = None,
+    **payload: Any,
+) -> dict[str, Any]:
+    """A command as the engine sends it to a service (`input`: the process's, a trip by default)."""
+    return CommandMessage(
+        message_id=f"{process_id}:{step}:{kind}:{attempt}",
+        process_id=process_id,
+        step=step,
+        attempt=attempt,
+        command=name,
+        kind=kind,  # type: ignore[arg-type]
+        idempotency_key=f"{process_id}:{step}",
+        payload={"input": trip_input() if input is None else input, "context": {}, "params": {}, **payload},
+    ).model_dump(mode="json")
+
+
 def service_run(command: str, body: Any) -> None:
     """Run a service's command in this thread, as its worker would: the task the registry made."""
     from config.celery import app
@@ -73,24 +96,6 @@ def answer(
     outcome = reply_take(body)
     assert outcome.status == "applied", outcome
     return body
-
-
-def an_operator(username: str = "ops", *, permissions: list[str] | None = None) -> Any:
-    """A user with every operator action's permission (or just `permissions`, as codenames)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-
-    from orchestrator.actions import ACTIONS
-
-    model = get_user_model()
-    user, _ = model.objects.get_or_create(username=username)
-    codenames = (
-        [action.permission.split(".")[1] for action in ACTIONS.values()]
-        if permissions is None
-        else permissions
-    )
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return model.objects.get(pk=user.pk)  # fresh: Django caches a user's permissions
 
 
 def trip_input(reference: str = "TRP-TEST01", **overrides: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from orchestrator.engine.types import RetryPolicy
 from orchestrator.models import ProcessInstance
 from orchestrator.processes import timers_fire
 from orchestrator.status import OnExhausted
-from tests.dashboard.conftest import book
+from tests.support.bookings import book
 from tests.support.engine import answer, last_command
 
 PATIENT = "patient-trip"

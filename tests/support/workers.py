@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from orchestrator.commands import queues_all
@@ -83,3 +84,31 @@ def stop_all(processes: list[WorkerProcess]) -> None:
         process.terminate()
     for process in processes:
         process.stop()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    """Named worker processes (and beat) of the tests, started and stopped one by one."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: dict[str, WorkerProcess] = {}
+
+    def start(self, name: str, *, queues: tuple[str, ...] | None = None) -> None:
+        """Start `beat`, or a worker named `name` consuming `queues` (the queue `name` by default)."""
+        if name == "beat":
+            process: WorkerProcess = BeatProcess(env=self.env, python=sys.executable, cwd=ROOT)
+        else:
+            process = WorkerProcess(
+                env=self.env, python=sys.executable, cwd=ROOT, queues=queues or (name,), name=name
+            )
+        process.start()
+        self.processes[name] = process
+
+    def kill(self, name: str) -> None:
+        self.processes.pop(name).kill()
+
+    def stop_all(self) -> None:
+        stop_all(list(self.processes.values()))
