@@ -48,7 +48,7 @@ from orchestrator.processes import operator_act, process_start, timers_fire
 from orchestrator.selectors import event_of
 from orchestrator.status import OnExhausted, ProcessStatus
 from orchestrator.workflow_io import WorkflowsFile, _spec, workflows_export
-from tests.support.engine import reply_take, trip_input
+from tests.support.engine import last_command, reply_take, trip_input
 from tests.support.people import an_operator
 
 FOLDER = Path(__file__).with_name("histories")
@@ -216,11 +216,7 @@ class Run:
 
     def command(self, step: str, *, kind: str = ACTION, attempt: int | None = None) -> CommandMessage:
         """The latest command sent for `step` (of `kind`, and `attempt` when given)."""
-        for row in Outbox.objects.filter(process=self.process).order_by("-id"):
-            command = command_parse(row.body)
-            if command.step == step and command.kind == kind and attempt in (None, command.attempt):
-                return command
-        raise AssertionError(f"no {kind} command for {step} (attempt {attempt}) of {self.process.pk}")
+        return last_command(self.process, step, kind=kind, attempt=attempt)
 
     def reply(
         self,

@@ -72,13 +72,21 @@ def service_run(command: str, body: Any) -> None:
     app.tasks[command](body)
 
 
-def last_command(process: ProcessInstance, step: str | None = None) -> CommandMessage:
-    rows = Outbox.objects.filter(process=process).order_by("-id")
-    for row in rows:
+def last_command(
+    process: ProcessInstance, step: str | None = None, *, kind: str | None = None, attempt: int | None = None
+) -> CommandMessage:
+    """The latest command the process sent (for `step`, of `kind`, of `attempt`, when given)."""
+    for row in Outbox.objects.filter(process=process).order_by("-id"):
         command = command_parse(row.body)
-        if step is None or command.step == step:
+        if (
+            step in (None, command.step)
+            and kind in (None, command.kind)
+            and attempt in (None, command.attempt)
+        ):
             return command
-    raise AssertionError(f"no command for {step or 'any step'} of {process.pk}")
+    raise AssertionError(
+        f"no {kind or ''} command for {step or 'any step'} (attempt {attempt}) of {process.pk}"
+    )
 
 
 def reply_take(body: Any) -> Outcome:
