@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -12,21 +13,21 @@ from orchestrator import messages
 
 
 @pytest.fixture
-def hooks() -> Iterator[list[object]]:
+def hooks() -> Iterator[list[Callable[[Callable[[], object]], None]]]:
     saved = list(messages._after_publish)
     messages._after_publish.clear()
     yield messages._after_publish
     messages._after_publish[:] = saved
 
 
-def test_off_nothing_is_installed_and_a_publish_calls_nothing(hooks: list[object]) -> None:
+def test_off_nothing_is_installed_and_a_publish_calls_nothing(hooks: list[Any]) -> None:
     assert not chaos.ENABLED  # the test run is not a chaos run
     apps.get_app_config("orchestrator").ready()
     assert hooks == []
     messages.message_published(lambda: pytest.fail("nothing may send a message again"))
 
 
-def test_on_every_publish_may_be_sent_again(hooks: list[object], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_every_publish_may_be_sent_again(hooks: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chaos, "ENABLED", True)
     apps.get_app_config("orchestrator").ready()
     apps.get_app_config("orchestrator").ready()  # installed once, however often the app is readied
