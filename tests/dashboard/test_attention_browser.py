@@ -91,7 +91,7 @@ def test_a_booking_appears_in_the_attention_panel_within_a_second_of_getting_stu
     assert elapsed < 1.0, f"the panel showed the stuck booking after {elapsed:.2f} s"
     entry = page.locator(f"#attention-{process.pk}").inner_text()
     assert "waiting for an operator" in entry and "Retry now" in entry
-    assert page.text_content("#counts [data-count=failed] .n") == "1"
+    assert page.text_content("#counts [data-count=waiting] .n") == "1"
     page.close()
 
 
