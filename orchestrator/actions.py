@@ -38,7 +38,7 @@ class OperatorAction:
     step: StepUse
     destructive: bool = False  # undoes what services did: asks twice as loudly
     # A plain retry asks the service again what it was asked already: a reason helps the history,
-    # but an operator fixing a failing booking from the list need not write one.
+    # but an operator fixing a failing process from the list need not write one.
     needs_reason: bool = True
 
     @property
@@ -80,7 +80,7 @@ ACTIONS: dict[str, OperatorAction] = {
         ),
         OperatorAction(
             ActionName.CANCEL,
-            "Cancel booking",
+            "Cancel process",
             EventType.OPERATOR_CANCELLED,
             "orchestrator.cancel_process",
             StepUse.NONE,

@@ -117,7 +117,7 @@ def outbox_write_all(
 
 def outbox_discard(instance: ProcessInstance, now: datetime) -> None:
     """Commands of an ended process that never left (a broker outage) must not go out later:
-    say, a "your trip is booked" e-mail after the trip was cancelled."""
+    say, a "your order has shipped" e-mail after the order was cancelled."""
     Outbox.objects.filter(process=instance, published_at__isnull=True, discarded_at__isnull=True).update(
         discarded_at=now
     )

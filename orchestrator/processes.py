@@ -469,7 +469,7 @@ def _write(changes: Sequence[_Change]) -> None:
     else:
         _snapshots_update([change.instance for change in changes])
     # Commands decided by a transition that also ended the process never go out (say, a "your
-    # trip is booked" e-mail after the trip was cancelled); nor do those that did not leave yet.
+    # order has shipped" e-mail after the order was cancelled); nor do those that did not leave yet.
     outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
     keys_write([(change.instance, key) for change in changes for key in change.keys])
     for change in changes:

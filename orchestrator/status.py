@@ -32,7 +32,7 @@ class ProcessStatus(models.TextChoices):
 
     @classmethod
     def undone(cls) -> frozenset[ProcessStatus]:
-        """Ended without the trip: what was done has been undone (or kept on purpose)."""
+        """Ended without its purpose: what was done has been undone (or kept on purpose)."""
         return frozenset({cls.COMPENSATED, cls.CANCELLED})
 
     @property

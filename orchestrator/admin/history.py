@@ -49,7 +49,7 @@ class ProcessInstanceAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet[ProcessInstance], search_term: str
     ) -> tuple[QuerySet[ProcessInstance], bool]:
         """The dashboard's search box: business key, process id, and what the domains register
-        (a booking's reference, the customer's e-mail, a PNR)."""
+        (a business key, or what the domains register: a customer's e-mail, say)."""
         term = search_term.strip()
         if not term:
             return queryset, False

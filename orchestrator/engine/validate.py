@@ -74,7 +74,7 @@ def definition_problems(definition: Definition, commands: Mapping[str, str | Non
                     )
                 )
         elif commands[spec.command] is not None and not spec.keep_on_compensation:
-            # Leaving out a declared undo would keep, say, the customer's money on a cancelled trip.
+            # Leaving out a declared undo would keep, say, a customer's money on a cancelled order.
             problems.append(
                 Problem(
                     spec.key,
