@@ -48,7 +48,22 @@ def poison_keep(*, queue: str, raw: bytes | str, reason: str) -> None:
 
 
 class Channel(redis.Channel):
-    """kombu's Redis channel, checking each item it pops before delivering it."""
+    """kombu's Redis channel, checking each item it pops before delivering it, with one client
+    for all its commands."""
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        """The channel's client. kombu builds a new redis-py client for every publish, pop and
+        acknowledgement, and building one (its table of a few hundred response callbacks) costs
+        more than the command's round trip; a client holds no connection of its own, it borrows
+        one from the channel's pool for each command, so one serves them all (thread-safe, as
+        the pool is). A new pool (after a reconnection) gets a new client."""
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        cached = getattr(self, "_client_for_pool", None)
+        if cached is None or cached[0] is not pool:
+            cached = self._client_for_pool = (pool, super()._create_client())
+        return cached[1]
 
     def _readable(self, item: bytes, queue: str) -> dict[str, Any] | None:
         """The item's envelope, or None once it is kept as a dead letter."""
