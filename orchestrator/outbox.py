@@ -19,10 +19,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from orchestrator import publishing
 from orchestrator.commands import command_get
 from orchestrator.engine.types import Command
-from orchestrator.messages import command_envelope, message_published
+from orchestrator.messages import command_envelope
 from orchestrator.models import Outbox, ProcessInstance
+from orchestrator.publishing import Outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -124,44 +126,25 @@ def outbox_discard(instance: ProcessInstance, now: datetime) -> None:
 
 
 def outbox_publish(*, rows: Sequence[Outbox], defer_marks: bool = False) -> int:
-    """Publish outbox rows to their queues and mark them sent; returns how many went out.
+    """Publish outbox rows to their queues, together, and mark them sent; returns how many went out.
 
-    A crash between publishing and marking publishes the row again later (the relay): services
-    are idempotent, so a command delivered twice has one effect.
+    A crash between publishing and marking publishes the rows again later (the relay), as does a
+    publish that fails part-way: services are idempotent, so a command delivered twice has one
+    effect.
     """
-    from config.celery import app
-
-    sent: list[int] = []
-    failed: dict[int, str] = {}
+    messages = [Outgoing(row.task_name, row.message_id, row.body, row.queue) for row in rows]
     try:
-        # One producer (one broker channel) for all the rows, not one taken from the pool each.
-        with app.producer_or_acquire() as producer:
-            for row in rows:
-                publish = partial(
-                    app.send_task,
-                    row.task_name,
-                    args=(row.body,),
-                    queue=row.queue,
-                    task_id=row.message_id,
-                    producer=producer,
-                )
-                try:
-                    publish()
-                    message_published(publish)
-                except Exception as exc:  # the broker is down: the relay tries again
-                    failed[row.pk] = str(exc)
-                    continue
-                sent.append(row.pk)
-    except Exception as exc:  # no channel to the broker at all
-        failed.update({row.pk: str(exc) for row in rows if row.pk not in sent})
-    for pk, error in failed.items():
-        logger.warning("publishing outbox row %s failed: %s", pk, error)
-        Outbox.objects.filter(pk=pk).update(
-            last_error=error[:500], publish_attempts=F("publish_attempts") + 1
+        publishing.tasks_publish(messages)
+    except Exception as exc:  # the broker is down: the relay tries again
+        logger.warning("publishing %d outbox row(s) failed: %s", len(rows), exc)
+        Outbox.objects.filter(pk__in=[row.pk for row in rows]).update(
+            last_error=str(exc)[:500], publish_attempts=F("publish_attempts") + 1
         )
-    if sent and defer_marks:
+        return 0
+    sent = [row.pk for row in rows]
+    if defer_marks:
         _sent_marks.add(sent)
-    elif sent:
+    else:
         with transaction.atomic():  # a write transaction, so SQLite writers queue in order
             Outbox.objects.filter(pk__in=sent).update(
                 published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1

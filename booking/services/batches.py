@@ -22,7 +22,8 @@ from django.conf import settings
 from django.db import transaction
 
 from booking.services.declaration import Handler, Result
-from booking.services.runner import command_run, reply_send
+from booking.services.runner import command_run, reply_message
+from orchestrator import publishing
 from orchestrator.batches import Pulled, acknowledge, give_back, more_messages
 from orchestrator.messages import CommandMessage
 
@@ -91,8 +92,4 @@ def _run_alone(task_name: str, body: Any, handlers: Mapping[str, tuple[str, Hand
 
 
 def _replies_send(replies: list[tuple[CommandMessage, Result]]) -> None:
-    from config.celery import app
-
-    with app.producer_or_acquire() as producer:  # one broker channel for all of them
-        for command, result in replies:
-            reply_send(command, result, producer=producer)
+    publishing.tasks_publish([reply_message(command, result) for command, result in replies])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,16 +24,17 @@ from django.conf import settings
 from booking.faults import fault_draw, faults_for
 from booking.services.declaration import Handler, Result
 from config.logging import process_context
+from orchestrator import publishing
 from orchestrator.dead_letters import dead_letter_keep
 from orchestrator.messages import (
     ORCHESTRATOR_EVENT_TASK,
     CommandMessage,
     MalformedMessage,
     command_parse,
-    message_published,
     reply_envelope,
 )
 from orchestrator.processes import ProcessNotFound
+from orchestrator.publishing import Outgoing
 from orchestrator.selectors import command_standing
 
 logger = logging.getLogger(__name__)
@@ -101,10 +101,8 @@ def command_run(
         return result
 
 
-def reply_send(command: CommandMessage, result: Result, *, producer: Any = None) -> None:
-    """Publish the reply (through `producer` when a batch sends several)."""
-    from config.celery import app
-
+def reply_message(command: CommandMessage, result: Result) -> Outgoing:
+    """The reply to a command, as a task message to the orchestrator's queue."""
     envelope = reply_envelope(
         command,
         succeeded=result.succeeded,
@@ -112,7 +110,9 @@ def reply_send(command: CommandMessage, result: Result, *, producer: Any = None)
         error=result.error,
         business=result.business,
     )
-    queue = settings.ORCHESTRATOR_QUEUE
-    publish = partial(app.send_task, ORCHESTRATOR_EVENT_TASK, args=(envelope,), queue=queue)
-    publish(producer=producer)
-    message_published(publish)  # the chaos harness may send it again, later, from another thread
+    return Outgoing(ORCHESTRATOR_EVENT_TASK, envelope["message_id"], envelope, settings.ORCHESTRATOR_QUEUE)
+
+
+def reply_send(command: CommandMessage, result: Result) -> None:
+    """Publish the reply at once (a batch publishes its replies together, after its commit)."""
+    publishing.tasks_publish([reply_message(command, result)])

@@ -49,10 +49,12 @@ def charges_waiting(transactional_db: None, redis_url: str, trip_workflows: None
 @pytest.fixture
 def replies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The replies published, by the process they answer (the commands were published already)."""
-    from config.celery import app
+    from orchestrator import publishing
 
     sent: list[str] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=(), **kw: sent.append(args[0]["process_id"]))
+    monkeypatch.setattr(
+        publishing, "tasks_publish", lambda messages, **kw: sent.extend(m.arg["process_id"] for m in messages)
+    )
     return sent
 
 

@@ -499,10 +499,12 @@ def quiet_shell(clock: Clock) -> Iterator[None]:
     """The shell on the recording clock, with nothing leaving the process: commands stay in the
     outbox (no broker) and the dashboard gets no live hints."""
     from config.celery import app
+    from orchestrator import publishing
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(timezone, "now", clock))
         stack.enter_context(mock.patch.object(app, "send_task", lambda *args, **kwargs: None))
+        stack.enter_context(mock.patch.object(publishing, "tasks_publish", lambda *args, **kwargs: None))
         stack.enter_context(mock.patch.object(signals.process_changed, "send", lambda **kwargs: []))
         yield
 

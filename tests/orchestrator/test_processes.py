@@ -173,7 +173,7 @@ def test_relay_publishes_rows_left_unpublished(sent_tasks: SentTasks) -> None:
 
 
 def test_a_failed_publish_is_kept_for_the_relay(monkeypatch: pytest.MonkeyPatch) -> None:
-    from config.celery import app
+    from orchestrator import publishing
 
     process = start()
     row = Outbox.objects.get(process=process)
@@ -181,7 +181,7 @@ def test_a_failed_publish_is_kept_for_the_relay(monkeypatch: pytest.MonkeyPatch)
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(app, "send_task", broker_down)
+    monkeypatch.setattr(publishing, "_publish_one", broker_down)
     assert outbox_publish(rows=[row]) == 0
     row.refresh_from_db()
     assert row.published_at is None

@@ -26,14 +26,22 @@ class SentTasks:
 
 @pytest.fixture
 def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> Iterator[SentTasks]:
+    """Every task message the code under test publishes (commands, replies, probes) is recorded
+    here instead of going to a broker, as {"name", "args", "queue", "task_id", ...}."""
     from config.celery import app
+    from orchestrator import publishing
 
     sent = SentTasks()
 
     def record(name: str, args: tuple[Any, ...] = (), **options: Any) -> None:
         sent.calls.append({"name": name, "args": args, **options})
 
+    def record_all(messages: Any, **options: Any) -> None:
+        for message in messages:
+            record(message.task, (message.arg,), queue=message.queue, task_id=message.task_id)
+
     monkeypatch.setattr(app, "send_task", record)
+    monkeypatch.setattr(publishing, "tasks_publish", record_all)
     yield sent
 
 
