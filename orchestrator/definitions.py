@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -80,6 +80,17 @@ def definition_for_run(definition: WorkflowDefinition) -> Definition:
         with _cache_lock:
             _cache[key] = cached
     return cached
+
+
+def definition_compiled(definition_id: int, frozen_at: datetime | None) -> Definition:
+    """The compiled definition of a version by its id and freezing stamp (what a process row and
+    its definition's row say), from the cache when it is there."""
+    if frozen_at is not None:
+        with _cache_lock:
+            cached = _cache.get((definition_id, frozen_at.isoformat()))
+        if cached is not None:
+            return cached
+    return definition_for_run(WorkflowDefinition.objects.get(pk=definition_id))
 
 
 def definition_freeze(definition: WorkflowDefinition) -> None:

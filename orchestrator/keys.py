@@ -57,19 +57,20 @@ def _keys(definition: Definition, before: Mapping[str, Any], after: Mapping[str,
                 yield KeyValue(spec.key, key.field, key_normalise(str(value)))
 
 
-def keys_write(keys: Sequence[tuple[ProcessInstance, KeyValue]]) -> None:
-    """Record keys in the current transaction, in one statement; a step's key written again (an
-    operator's skip after a success, say) takes the new value."""
-    if not keys:
+def keys_rows(keys: Sequence[tuple[ProcessInstance, KeyValue]]) -> list[ProcessKey]:
+    """The rows of the keys (not saved yet)."""
+    return [
+        ProcessKey(process=instance, step=key.step, name=key.name, value=key.value) for instance, key in keys
+    ]
+
+
+def keys_write(rows: Sequence[ProcessKey]) -> None:
+    """Record key rows in the current transaction, in one statement; a step's key written again
+    (an operator's skip after a success, say) takes the new value."""
+    if not rows:
         return
     ProcessKey.objects.bulk_create(
-        [
-            ProcessKey(process=instance, step=key.step, name=key.name, value=key.value)
-            for instance, key in keys
-        ],
-        update_conflicts=True,
-        unique_fields=["process", "step", "name"],
-        update_fields=["value"],
+        rows, update_conflicts=True, unique_fields=["process", "step", "name"], update_fields=["value"]
     )
 
 

@@ -1,6 +1,6 @@
 """The outbox: commands saved with the transition that decided them, published after commit.
 
-`outbox_write_all` runs inside the transition's transaction; publishing waits for the commit, so a
+Rows are written in the transition's transaction (`outbox_rows`); publishing waits for the commit, so a
 worker never sees a command its process has not saved. `outbox_relay` sends what a crash or a
 broker outage left behind.
 """
@@ -12,6 +12,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -74,29 +75,61 @@ def outbox_marks_deferred() -> Iterator[None]:
         _deferring.reset(token)
 
 
+@dataclass
+class _MarksToWrite:
+    ids: list[int]
+
+
+_marks_in_transaction: contextvars.ContextVar[_MarksToWrite | None] = contextvars.ContextVar(
+    "outbox_marks_in_transaction", default=None
+)
+
+
 @contextlib.contextmanager
-def outbox_transaction() -> Iterator[None]:
-    """A transaction that also marks the rows this process published and has not marked yet; if
-    it fails, they wait for the next one (or for the relay)."""
+def outbox_transaction(*, marks_by_caller: bool = False) -> Iterator[None]:
+    """A transaction that also marks the rows this process published and has not marked yet: at
+    its start, or, `marks_by_caller`, in a statement of the caller's (`outbox_marks_for_write`),
+    else at its end. If it fails, they wait for the next one (or for the relay)."""
     ids = _sent_marks.take()
+    pending = _MarksToWrite(list(ids))
+    token = _marks_in_transaction.set(pending)
     try:
         with transaction.atomic():
-            if ids:
-                Outbox.objects.filter(pk__in=ids).update(
-                    published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
-                )
+            if not marks_by_caller:
+                _marks_write(pending)
             yield
+            _marks_write(pending)
     except BaseException:
         _sent_marks.add(ids)
         raise
+    finally:
+        _marks_in_transaction.reset(token)
 
 
-def outbox_write_all(
+def _marks_write(pending: _MarksToWrite) -> None:
+    if pending.ids:
+        Outbox.objects.filter(pk__in=pending.ids).update(
+            published_at=timezone.now(), publish_attempts=F("publish_attempts") + 1
+        )
+        pending.ids = []
+
+
+def outbox_marks_for_write() -> list[int]:
+    """The rows the current `outbox_transaction` is to mark sent, handed to a caller that marks
+    them in a statement of its own (orchestrator.transition_sql); none outside one."""
+    pending = _marks_in_transaction.get()
+    if pending is None:
+        return []
+    ids, pending.ids = pending.ids, []
+    return ids
+
+
+def outbox_rows(
     batch: Sequence[tuple[ProcessInstance, Sequence[Command], datetime, bool]],
-) -> None:
-    """Save the commands of several processes in one insert, to be published once the transaction
-    commits; those of a process marked as ended are saved as discarded and never go out."""
-    rows = [
+) -> list[Outbox]:
+    """The outbox rows of the commands several processes decided (not saved yet); those of a
+    process marked as ended are discarded at once: they never go out."""
+    return [
         Outbox(
             process=instance,
             message_id=command.message_id,
@@ -109,12 +142,14 @@ def outbox_write_all(
         for instance, commands, now, ended in batch
         for command in commands
     ]
-    if rows:
-        Outbox.objects.bulk_create(rows)
-        # Publish only after commit: a worker must never see a command its process has not saved.
-        to_send = [row for row in rows if row.discarded_at is None]
-        if to_send:
-            transaction.on_commit(partial(outbox_publish, rows=to_send, defer_marks=_deferring.get()))
+
+
+def outbox_publish_after_commit(rows: Sequence[Outbox]) -> None:
+    """Publish the saved rows once the transaction commits: a worker must never see a command
+    its process has not saved."""
+    to_send = [row for row in rows if row.discarded_at is None]
+    if to_send:
+        transaction.on_commit(partial(outbox_publish, rows=to_send, defer_marks=_deferring.get()))
 
 
 def outbox_discard(instance: ProcessInstance, now: datetime) -> None:

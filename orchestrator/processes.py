@@ -12,7 +12,6 @@ history only appended to.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -27,7 +26,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from config.logging import process_context
-from orchestrator import counters, signals
+from orchestrator import counters, signals, transition_sql
 from orchestrator.actions import Operator, action_get
 from orchestrator.commands import input_problems
 from orchestrator.dead_letters import dead_letter_keep
@@ -35,6 +34,7 @@ from orchestrator.definitions import (
     definition_active,
     definition_check,
     definition_compile,
+    definition_compiled,
     definition_for_run,
     definition_freeze,
 )
@@ -44,11 +44,17 @@ from orchestrator.engine.decide import (
     due_timer_events,
     initial_state,
 )
-from orchestrator.engine.types import Command, Event, EventType, State
-from orchestrator.keys import KeyValue, keys_changed, keys_write
+from orchestrator.engine.types import Command, Definition, Event, EventType, State
+from orchestrator.keys import KeyValue, keys_changed, keys_rows, keys_write
 from orchestrator.messages import MalformedMessage, Reply, reply_parse
-from orchestrator.models import DeadLetter, HistoryEntry, ProcessInstance, WorkflowDefinition
-from orchestrator.outbox import outbox_discard, outbox_transaction, outbox_write_all
+from orchestrator.models import DeadLetter, HistoryEntry, Outbox, ProcessInstance, WorkflowDefinition
+from orchestrator.outbox import (
+    outbox_discard,
+    outbox_marks_for_write,
+    outbox_publish_after_commit,
+    outbox_rows,
+    outbox_transaction,
+)
 from orchestrator.previews import operator_event
 from orchestrator.snapshots import SNAPSHOT_COLUMNS, snapshot_columns
 
@@ -158,7 +164,7 @@ def _messages_handle(bodies: Sequence[Any], task_name: str) -> list[Outcome]:
             outcomes[index] = _kept(task_name, body, f"malformed message: {exc}")
     if replies:
         try:
-            with outbox_transaction():
+            with outbox_transaction(marks_by_caller=True):  # marked in the transitions' statement
                 applied = _batch_apply(replies, bodies, task_name)
         except TRANSIENT_ERRORS:
             raise
@@ -184,23 +190,12 @@ def _batch_apply(
     replies: Sequence[tuple[int, Reply]], bodies: Sequence[Any], task_name: str
 ) -> dict[int, Outcome]:
     ids = sorted({str(reply.process_id) for _, reply in replies})
-    instances = {
-        str(instance.pk): instance
-        for instance in ProcessInstance.objects.select_for_update(of=("self",))
-        .select_related("definition")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    }
-    seen = set(
-        HistoryEntry.objects.filter(message_id__in=[reply.message_id for _, reply in replies]).values_list(
-            "message_id", flat=True
-        )
-    )
+    locked, seen = _locked_all(ids, [reply.message_id for _, reply in replies])
     outcomes: dict[int, Outcome] = {}
     events: dict[str, list[Event]] = {}
     for index, reply in replies:
         process_id = str(reply.process_id)
-        if process_id not in instances:
+        if process_id not in locked:
             outcomes[index] = _kept(task_name, bodies[index], "unknown process", process_id=process_id)
         elif reply.message_id in seen:
             with process_context(process_id, step=reply.step, attempt=reply.attempt):
@@ -212,14 +207,44 @@ def _batch_apply(
             outcomes[index] = Outcome("applied", process_id)
     changes = []
     for process_id, process_events in events.items():
-        instance = instances[process_id]
+        entry = locked[process_id]
         last = process_events[-1]
         with process_context(process_id, step=last.step, attempt=last.attempt):
-            state = state_from_json(instance.state)
-            changes.append(_decided(instance, instance.definition, state, process_events))
+            state = state_from_json(entry.instance.state)
+            changes.append(_decided(entry.instance, entry.definition, state, process_events))
     if changes:
         _write(changes)
     return outcomes
+
+
+@dataclass(frozen=True)
+class _Locked:
+    instance: ProcessInstance
+    definition: Definition  # compiled
+
+
+def _locked_all(
+    process_ids: Sequence[str], message_ids: Sequence[str]
+) -> tuple[dict[str, _Locked], set[str]]:
+    """Lock and read the processes, in id order (two workers never deadlock), by id; and which of
+    the message ids the history holds already (read after the lock: a reply the lock waited for
+    is seen). Raw SQL on PostgreSQL (orchestrator.transition_sql), the ORM elsewhere."""
+    if connection.vendor == "postgresql":
+        rows, seen = transition_sql.processes_lock(process_ids, message_ids)
+        locked = {
+            pk: _Locked(entry.instance, definition_compiled(entry.definition_id, entry.definition_frozen_at))
+            for pk, entry in rows.items()
+        }
+        return locked, seen
+    instances = (
+        ProcessInstance.objects.select_for_update(of=("self",))
+        .select_related("definition")
+        .filter(pk__in=process_ids)
+        .order_by("pk")
+    )
+    locked = {str(i.pk): _Locked(i, definition_for_run(i.definition)) for i in instances}
+    seen = set(HistoryEntry.objects.filter(message_id__in=message_ids).values_list("message_id", flat=True))
+    return locked, seen
 
 
 def _event_of(reply: Reply) -> Event:
@@ -387,17 +412,14 @@ def _transition(
     instance: ProcessInstance, definition: WorkflowDefinition, state: State, events: Sequence[Event]
 ) -> State:
     """Fold `events` into the locked instance: history, snapshot and outbox, in this transaction."""
-    change = _decided(instance, definition, state, events)
+    change = _decided(instance, definition_for_run(definition), state, events)
     _write([change])
     return change.state
 
 
-def _decided(
-    instance: ProcessInstance, definition: WorkflowDefinition, state: State, events: Sequence[Event]
-) -> _Change:
+def _decided(instance: ProcessInstance, spec: Definition, state: State, events: Sequence[Event]) -> _Change:
     """Fold `events` with `decide`: the history rows, the new snapshot on the instance (in memory),
     and the commands to send."""
-    spec = definition_for_run(definition)
     rows: list[HistoryEntry] = []
     commands: list[Command] = []
     tally = counters.Tally(instance.workflow_name)
@@ -437,48 +459,44 @@ def _decided(
     return _Change(instance, state, previous_status, rows, commands, keys, events[-1].at, tally)
 
 
-def _snapshots_update(instances: Sequence[ProcessInstance]) -> None:
-    """One UPDATE ... FROM (VALUES ...) for many processes (Django's bulk_update builds a CASE
-    per row and column, which costs more in Python than the update in PostgreSQL)."""
-    casts = {**SNAPSHOT_COLUMNS, "updated_at": "::timestamptz"}
-    columns = ", ".join(f"{name} = v.{name}{cast}" for name, cast in casts.items())
-    names = ", ".join(casts)
-    rows = ", ".join(["(%s, " + ", ".join(["%s"] * len(casts)) + ")"] * len(instances))
-    values: list[Any] = []
-    for instance in instances:
-        values.append(str(instance.pk))
-        for name, cast in casts.items():
-            value = getattr(instance, name)
-            values.append(json.dumps(value) if cast == "::jsonb" else value)
-    table = ProcessInstance._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS p SET {columns} FROM (VALUES {rows}) AS v(id, {names}) "
-            "WHERE p.id = v.id::uuid",
-            values,
-        )
-
-
 def _write(changes: Sequence[_Change]) -> None:
-    """Write decided transitions in few statements whatever their number: the history rows in
-    one insert, the snapshots in one update, the commands in one insert (published after commit)."""
-    HistoryEntry.objects.bulk_create([row for change in changes for row in change.rows])
-    if len(changes) == 1 or connection.vendor != "postgresql":
+    """Write decided transitions in few statements whatever their number (on PostgreSQL one: see
+    orchestrator.transition_sql): the history rows, the snapshots, the commands (published after
+    commit) and the business keys. Commands decided by a transition that also ended the process
+    never go out (say, an "order has shipped" e-mail after the order was cancelled), nor do those
+    of its that did not leave yet."""
+    now = timezone.now()
+    history = [row for change in changes for row in change.rows]
+    commands = outbox_rows(
+        [(change.instance, change.commands, change.at, change.ended) for change in changes]
+    )
+    keys = keys_rows([(change.instance, key) for change in changes for key in change.keys])
+    ended = [change.instance for change in changes if change.ended]
+    if connection.vendor == "postgresql":
+        transition_sql.transitions_write(
+            history=history,
+            snapshots=[change.instance for change in changes],
+            outbox=commands,
+            keys=keys,
+            ended=[str(instance.pk) for instance in ended],
+            marks=outbox_marks_for_write(),
+            now=now,
+        )
+    else:
+        HistoryEntry.objects.bulk_create(history)
         for change in changes:
             change.instance.save(update_fields=_CHANGED_FIELDS)
-    else:
-        _snapshots_update([change.instance for change in changes])
-    # Commands decided by a transition that also ended the process never go out (say, a "your
-    # order has shipped" e-mail after the order was cancelled); nor do those that did not leave yet.
-    outbox_write_all([(change.instance, change.commands, change.at, change.ended) for change in changes])
-    keys_write([(change.instance, key) for change in changes for key in change.keys])
+        for instance in ended:
+            outbox_discard(instance, now)
+        Outbox.objects.bulk_create(commands)
+        keys_write(keys)
+    outbox_publish_after_commit(commands)
     for change in changes:
         if change.state.status != change.previous_status:
             cause = change.rows[-1]  # the event that changed the status
             with process_context(str(change.instance.pk), step=cause.step or None, attempt=cause.attempt):
                 logger.info("process %s -> %s", change.previous_status, change.state.status)
         if change.ended:
-            outbox_discard(change.instance, change.at)
             change.tally.end(change.state)
         transaction.on_commit(
             partial(
