@@ -51,7 +51,8 @@ def chains_wait(count: int, timeout: float) -> list[tuple[float, float]]:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"{count - len(done)} of {count} chains did not finish in {timeout:.0f} s")
-        item = _results.blpop([DONE], timeout=max(1, int(left)))
+        # At most 2 s a call: redis-py's socket timeout (5 s by default) ends a longer wait in error.
+        item = _results.blpop([DONE], timeout=max(1, min(2, int(left))))
         if item is not None:
             started, ended = json.loads(item[1])
             done.append((started, ended))

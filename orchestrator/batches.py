@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,27 +74,23 @@ def more_replies(limit: int) -> list[Pulled]:
 
 
 def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> list[Pulled]:
-    """Messages for one of `tasks` waiting now in `queue_name`, up to `limit`, without waiting."""
+    """Messages for one of `tasks` waiting now in `queue_name`, up to `limit`, without waiting.
+
+    On Redis they are taken in one go (orchestrator.transport); elsewhere one by one. A message of
+    another kind goes back to the queue for the worker's next turn, with those behind it."""
     pulled: list[Pulled] = []
+    if limit <= 0:
+        return pulled
     try:
         queue = _queue(queue_name)
-        while len(pulled) < limit:
-            message = queue.get(no_ack=False, accept=["json"])
-            if message is None:
-                break
-            headers = message.headers or {}
-            task = headers.get("task")
-            if task not in tasks:
-                message.requeue()  # a tick, a probe: the worker's next turn takes it
-                break
-            args = message.payload[0] if isinstance(message.payload, list | tuple) else None
-            if not isinstance(args, list | tuple) or len(args) != 1:
-                message.requeue()  # Celery delivers it and keeps it as a dead letter
-                break
-            info = message.delivery_info or {}
-            pulled.append(
-                Pulled(args[0], message, bool(info.get("redelivered")), str(headers.get("id", "")), str(task))
-            )
+        ended = False
+        for message in _messages_get(queue, queue_name, limit):
+            item = None if ended else _pulled(message, tasks)
+            if item is None:  # a tick, a probe, or what Celery keeps as a dead letter: the batch
+                ended = True  # ends, and it goes back with those behind it
+                message.requeue()
+                continue
+            pulled.append(item)
     except Exception:
         # The broker connection broke: the batch is what was taken so far, the rest stays queued.
         logger.warning("could not take more messages from %s", queue_name, exc_info=True)
@@ -102,14 +98,57 @@ def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> lis
     return pulled
 
 
-def acknowledge(pulled: Sequence[Pulled]) -> None:
-    for item in pulled:
+def _messages_get(queue: Any, queue_name: str, limit: int) -> Iterator[Any]:
+    take = getattr(queue.channel, "messages_take", None)
+    if take is not None and not getattr(_local, "one_by_one", False):
         try:
-            item.message.ack()
-        except Exception:  # delivered again later: a duplicate, dropped by its message id
-            logger.warning("could not acknowledge %s", item.message_id, exc_info=True)
-            _forget_connection()
+            yield from take(queue_name, limit)
             return
+        except queue.channel.ResponseError:  # a Redis before 6.2: no RPOP with a count
+            _local.one_by_one = True
+    for _ in range(limit):
+        message = queue.get(no_ack=False, accept=["json"])
+        if message is None:
+            return
+        yield message
+
+
+def _pulled(message: Any, tasks: Collection[str]) -> Pulled | None:
+    """The message as a batch takes it, or None: not one of `tasks`, or not a body a batch can
+    read (Celery's consumer then keeps it as a dead letter)."""
+    headers = message.headers or {}
+    task = headers.get("task")
+    if task not in tasks:
+        return None
+    try:
+        payload = message.payload  # JSON only: anything else raises here
+    except Exception:
+        return None
+    args = payload[0] if isinstance(payload, list | tuple) else None
+    if not isinstance(args, list | tuple) or len(args) != 1:
+        return None
+    info = message.delivery_info or {}
+    return Pulled(args[0], message, bool(info.get("redelivered")), str(headers.get("id", "")), str(task))
+
+
+def acknowledge(pulled: Sequence[Pulled]) -> None:
+    """Acknowledge the messages (on Redis in one round trip); one that cannot be is delivered
+    again later: a duplicate, dropped by its message id."""
+    if not pulled:
+        return
+    channel = pulled[0].message.channel
+    try:
+        ack_all = getattr(channel, "messages_ack", None)
+        if ack_all is not None:
+            ack_all([item.message.delivery_tag for item in pulled])
+            for item in pulled:
+                item.message._state = "ACK"  # kombu's own mark, so that nothing acks it twice
+            return
+        for item in pulled:
+            item.message.ack()
+    except Exception:
+        logger.warning("could not acknowledge %d message(s)", len(pulled), exc_info=True)
+        _forget_connection()
 
 
 def give_back(pulled: Sequence[Pulled]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,17 +19,15 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from orchestrator.commands import searchable_key_labels
 from orchestrator.definitions import definition_for_run
 from orchestrator.engine.codec import state_from_json, state_to_json
 from orchestrator.engine.decide import replay
 from orchestrator.engine.summary import retry_target
-from orchestrator.engine.types import ACTION, Definition, Event, State
+from orchestrator.engine.types import Definition, Event, State
 from orchestrator.keys import processes_keyed
 from orchestrator.models import HistoryEntry, ProcessCount, ProcessInstance, WorkflowDefinition
-from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
 PAGE_SIZE = 50
@@ -398,92 +395,3 @@ def replays_to_snapshot(process: ProcessInstance, snapshot: State) -> bool:
 def state_at(process: ProcessInstance, seq: int) -> State:
     """The state as it was right after event `seq`, replayed from the history."""
     return replay(definition_of(process), str(process.pk), history_events(process, up_to=seq))
-
-
-# --- late commands ---------------------------------------------------------------------------
-
-
-# A step in one of these is being undone or is settled by hand: a late copy of its command must
-# not act again (an operator may have undone it, or done it, by hand).
-_NO_MORE_ACTIONS = frozenset(
-    {
-        StepStatus.COMPENSATION_PENDING,
-        StepStatus.COMPENSATING,
-        StepStatus.COMPENSATION_RETRYING,
-        StepStatus.COMPENSATION_FAILED,
-        StepStatus.COMPENSATED,
-        StepStatus.SKIPPED,
-    }
-)
-_NO_MORE_UNDOS = frozenset({StepStatus.COMPENSATED, StepStatus.SKIPPED})
-
-
-@dataclass(frozen=True)
-class CommandStanding:
-    """Whether a service may carry out a command it just took."""
-
-    refusal: str = ""  # why it must not (tell the engine), or ""
-    superseded: bool = False  # a later attempt was sent since: leave the work to that one
-
-
-def command_standing(*, process_id: uuid.UUID | str, step: str, kind: str, attempt: int) -> CommandStanding:
-    """Whether a service may carry out this command now (ProcessNotFound when there is no such
-    process). One indexed read of the process's status and of that step's.
-
-    A message can come back long after it was sent (a killed worker's message is delivered again
-    after the broker's redelivery window): by then its process may have ended, or an operator may
-    have undone the step by hand (a refusal). Or, under a backlog, the attempt timed out while it
-    waited in the queue and the engine sent the next one: that one will do the work, under the
-    same idempotency key, and doing this one too would only double the backlog.
-    """
-    attempt_field = "attempt" if kind == ACTION else "comp_attempt"
-    row = _standing_read(process_id, step, attempt_field)
-    if row is None:
-        raise ProcessNotFound(f"no process {process_id}")
-    status, step_status, step_attempt = row
-    refusal = _refusal(step, kind, status, step_status)
-    superseded = not refusal and step_attempt is not None and int(step_attempt) > attempt
-    return CommandStanding(refusal, superseded)
-
-
-def _standing_read(process_id: uuid.UUID | str, step: str, attempt_field: str) -> tuple[Any, ...] | None:
-    """(process status, step status, step attempt) in one statement. Every command a service
-    takes asks this: written as SQL, because compiling the ORM's JSON lookups cost a service more
-    than the rest of its read."""
-    try:
-        pk = uuid.UUID(str(process_id))
-    except ValueError:
-        return None
-    table = ProcessInstance._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = f"SELECT status, state #>> %s, state #>> %s FROM {table} WHERE id = %s"
-        params: list[Any] = [["steps", step, "status"], ["steps", step, attempt_field], pk]
-    elif connection.vendor == "sqlite":
-        sql = f"SELECT status, json_extract(state, %s), json_extract(state, %s) FROM {table} WHERE id = %s"
-        path = "$.steps." + json.dumps(step)
-        params = [f"{path}.status", f"{path}.{attempt_field}", pk.hex]
-    else:  # any other database: the ORM's way
-        step_json = KeyTransform(step, KeyTransform("steps", "state"))
-        return (
-            ProcessInstance.objects.filter(pk=pk)
-            .annotate(
-                step_status=KeyTextTransform("status", step_json),
-                step_attempt=KeyTextTransform(attempt_field, step_json),
-            )
-            .values_list("status", "step_status", "step_attempt")
-            .first()
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    return tuple(found) if found is not None else None
-
-
-def _refusal(step: str, kind: str, status: str, step_status: str | None) -> str:
-    if ProcessStatus(status).is_terminal:
-        return f"the process has ended ({status})"
-    if step_status is not None:
-        settled = _NO_MORE_ACTIONS if kind == ACTION else _NO_MORE_UNDOS
-        if step_status in settled:
-            return f"step {step} is {StepStatus(step_status).label.lower()}"
-    return ""

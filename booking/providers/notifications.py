@@ -72,7 +72,7 @@ def send(command: CommandMessage, refuse: bool) -> Result:
             "currency": trip.currency,
         },
     )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         record = record_claim(
             Notification,
             command=command,

@@ -33,7 +33,7 @@ def charge(command: CommandMessage, refuse: bool) -> Result:
     trip = trip_input(command)
     if isinstance(trip, Result):
         return trip
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         record = record_claim(
             Charge,
             command=command,
@@ -63,7 +63,7 @@ def refund(command: CommandMessage, refuse: bool) -> Result:
     trip = trip_input(command)
     currency = trip.currency if not isinstance(trip, Result) else ""
     reference = trip.reference if not isinstance(trip, Result) else ""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         record = record_claim(
             Charge,
             command=command,

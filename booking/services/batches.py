@@ -22,9 +22,9 @@ from django.conf import settings
 from django.db import transaction
 
 from booking.services.declaration import Handler, Result
-from booking.services.runner import command_run, reply_message
+from booking.services.runner import Delivered, command_run, commands_run, reply_message
 from orchestrator import publishing
-from orchestrator.batches import Pulled, acknowledge, give_back, more_messages
+from orchestrator.batches import acknowledge, give_back, more_messages
 from orchestrator.messages import CommandMessage
 
 logger = logging.getLogger(__name__)
@@ -39,57 +39,54 @@ def commands_take(
 ) -> None:
     """Run the command Celery delivered from `queue`, with those waiting behind it there.
 
+    1. Take the commands waiting now, up to the batch size, in one go (orchestrator.batches).
+    2. Run them in one transaction, in order, while the batch is young (`BATCH_SECONDS`): a slow
+       provider must not hold the replies already decided; those not started go back to the queue.
+    3. After the commit, publish the replies together, then acknowledge what was taken.
+
     `handlers`: each command task's service and handler, by task name."""
     if not queue or settings.SERVICE_BATCH_SIZE <= 1:
         _run_alone(task_name, body, handlers)  # called directly (tests, a shell), or batches off
         return
-    pulled: list[Pulled] = []
+    pulled = more_messages(queue, tasks=handlers.keys(), limit=settings.SERVICE_BATCH_SIZE - 1)
+    delivered = [
+        _delivered(task_name, body, handlers),
+        *(_delivered(p.task, p.body, handlers) for p in pulled),
+    ]
     replies: list[tuple[CommandMessage, Result]] = []
     try:
         with transaction.atomic():
-            began = time.monotonic()
-            name, item = task_name, body
-            while True:
-                service, handler = handlers[name]
-                command_run(
-                    item,
-                    service=service,
-                    task_name=name,
-                    handler=handler,
-                    reply=lambda command, result: replies.append((command, result)),
-                )
-                # Take the next only while the batch is young: a slow provider (or injected
-                # latency) must not hold the replies already decided for long.
-                if len(pulled) + 1 >= settings.SERVICE_BATCH_SIZE or time.monotonic() - began > BATCH_SECONDS:
-                    break
-                more = more_messages(queue, tasks=handlers.keys(), limit=1)
-                if not more:
-                    break
-                pulled += more
-                name, item = more[0].task, more[0].body
+            taken = commands_run(
+                delivered,
+                reply=lambda command, result: replies.append((command, result)),
+                until=time.monotonic() + BATCH_SECONDS,
+            )
     except Exception:
         if not pulled:
             raise  # the command alone failed, as it would have without batches
-        logger.warning("a batch of %d commands failed; the first runs alone", len(pulled) + 1, exc_info=True)
+        logger.warning("a batch of %d commands failed; the first runs alone", len(delivered), exc_info=True)
         give_back(pulled)
         _run_alone(task_name, body, handlers)
         return
     except BaseException:  # the worker is stopping: the broker delivers them again
         give_back(pulled)
         raise
+    done, not_started = pulled[: taken - 1], pulled[taken - 1 :]  # the first is Celery's
+    give_back(not_started)
     try:
-        _replies_send(replies)
+        publishing.tasks_publish([reply_message(command, result) for command, result in replies])
     except BaseException:
         # The records are committed: the commands, delivered again, find them and reply again.
-        give_back(pulled)
+        give_back(done)
         raise
-    acknowledge(pulled)
+    acknowledge(done)
+
+
+def _delivered(task_name: str, body: Any, handlers: Mapping[str, tuple[str, Handler]]) -> Delivered:
+    service, handler = handlers[task_name]
+    return Delivered(task_name, body, service, handler)
 
 
 def _run_alone(task_name: str, body: Any, handlers: Mapping[str, tuple[str, Handler]]) -> None:
     service, handler = handlers[task_name]
     command_run(body, service=service, task_name=task_name, handler=handler)
-
-
-def _replies_send(replies: list[tuple[CommandMessage, Result]]) -> None:
-    publishing.tasks_publish([reply_message(command, result) for command, result in replies])

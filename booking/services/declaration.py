@@ -36,7 +36,10 @@ class Result:
     business: bool = False  # a final refusal for this idempotency key (else retried)
 
 
-# A command's handler: (the command, whether a business fault was drawn for it) -> Result.
+# A command's handler: (the command, whether a business fault was drawn for it) -> Result. It runs
+# inside the transaction of its batch (booking.services.runner): what it writes commits with the
+# others, and a handler that raises has the batch run again one command at a time. A block of its
+# own needs no savepoint: `transaction.atomic(savepoint=False)`.
 Handler = Callable[[CommandMessage, bool], Result]
 
 

@@ -7,7 +7,7 @@ import string
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 
 from orchestrator.messages import CommandMessage
 
@@ -17,15 +17,21 @@ R = TypeVar("R", bound=models.Model)
 def record_claim(model: type[R], *, command: CommandMessage, fields: Callable[[], dict[str, Any]]) -> R:
     """The record of this command's key, locked: the one there is, or one made from `fields()`.
 
-    Must run inside a transaction. An insert that does nothing when the key has a record, then a
-    locking read: two statements, and no savepoint. Two deliveries racing on the same key meet at
-    the unique index: the second insert waits for the first's transaction and does nothing, and
-    both read the one record, so the effect happens once.
+    Must run inside a transaction. One statement, an insert that on the key's conflict only locks
+    the record there is (`ON CONFLICT ... DO UPDATE` of the key itself) and returns the row either
+    way. Two deliveries racing on the same key meet at the unique index: the second waits for the
+    first's transaction, then locks and reads the one record, so the effect happens once.
     """
-    key = command.idempotency_key
-    manager = model._default_manager
-    manager.bulk_create([model(key=key, process_id=command.process_id, **fields())], ignore_conflicts=True)
-    return manager.select_for_update().get(key=key)
+    record = model(key=command.idempotency_key, process_id=command.process_id, **fields())
+    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in columns]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({quote('key')}) DO UPDATE SET {quote('key')} = EXCLUDED.{quote('key')} RETURNING *"
+    )
+    return next(iter(model._default_manager.raw(sql, values)))
 
 
 def code(prefix: str, length: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:

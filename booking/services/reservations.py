@@ -47,7 +47,7 @@ class _Reserving:
             fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
             return Result(succeeded=False, error=f"invalid input ({fields})", business=True)
         booked = {"code": self.new_code(), "details": self.describe(given)[:200]}
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             record = record_claim(
                 Reservation,
                 command=command,
@@ -70,7 +70,7 @@ class _Reserving:
 
     def cancel(self, command: CommandMessage, refuse: bool) -> Result:
         """Cancel what this key booked; voids the key when nothing was (a late booking is refused)."""
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             record = record_claim(
                 Reservation,
                 command=command,
