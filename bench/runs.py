@@ -43,7 +43,7 @@ def engine_saturated(count: int, title: str) -> tuple[list[float], float]:
             progress.refresh()
 
         report = simulation_run(
-            bookings=count, rate=100_000, workflow=WORKFLOW, timeout=600, on_progress=shown, poll=0.2
+            bookings=count, rate=100_000, workflow=WORKFLOW, timeout=600, on_progress=shown, poll=1.0
         )
     if not report.ok:
         raise SystemExit(f"bench: the engine did not finish cleanly: {report.counts}, {report.problems[:3]}")

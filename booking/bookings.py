@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,8 @@ from django.db import IntegrityError, transaction
 
 from booking.models import Booking
 from booking.services.records import code
-from orchestrator.processes import process_start
+from orchestrator.models import ProcessInstance
+from orchestrator.processes import NewProcess, processes_start
 
 DEFAULT_WORKFLOW = "trip-booking"
 
@@ -64,8 +66,15 @@ class Idempotency:
     fingerprint: str
 
 
-class ReferenceTaken(Exception):
-    """The drawn reference is already some process's business key: draw another."""
+@dataclass(frozen=True)
+class Trip:
+    """What a customer books: who, where, for how much."""
+
+    customer_name: str
+    customer_email: str
+    itinerary: dict[str, str]
+    amount: Decimal
+    currency: str
 
 
 def booking_create(
@@ -78,43 +87,63 @@ def booking_create(
     workflow: str = DEFAULT_WORKFLOW,
     idempotency: Idempotency | None = None,
 ) -> Booking:
-    """Record a booking and start its process in one transaction (the process's key is the reference).
+    """Record a booking and start its process in one transaction (the process's key is the reference)."""
+    trip = Trip(customer_name, customer_email, itinerary, amount, currency)
+    (booking,) = bookings_create([trip], workflow=workflow, idempotency=idempotency)
+    return booking
+
+
+def bookings_create(
+    trips: Sequence[Trip], *, workflow: str = DEFAULT_WORKFLOW, idempotency: Idempotency | None = None
+) -> list[Booking]:
+    """Record bookings and start their processes in one transaction of four statements whatever
+    their number (read the workflow's version, insert the processes, write their histories and
+    first commands, insert the bookings); the commands leave after the commit.
 
     A reference that clashes with an existing booking, or with a process started under the same
-    business key, is drawn again: a new booking never adopts someone else's process.
+    business key, is drawn again for the whole batch: a new booking never adopts someone else's
+    process. Any other conflict (the Idempotency-Key's) raises IntegrityError.
     """
     for _ in range(5):
-        reference = booking_reference_new()
+        bookings = [_booking(trip, workflow, idempotency) for trip in trips]
         try:
             with transaction.atomic():
-                booking = Booking.objects.create(
-                    reference=reference,
-                    customer_name=customer_name,
-                    customer_email=customer_email,
-                    itinerary=itinerary,
-                    amount=amount.quantize(Decimal("0.01")),
-                    currency=currency.upper(),
+                processes = processes_start(
                     workflow=workflow,
-                    idempotency_owner=idempotency.owner if idempotency else None,
-                    idempotency_scope=idempotency.scope if idempotency else "",
-                    idempotency_key=idempotency.key if idempotency else "",
-                    request_fingerprint=idempotency.fingerprint if idempotency else "",
+                    starts=[NewProcess(booking.reference, booking_input(booking)) for booking in bookings],
                 )
-                process, created = process_start(
-                    workflow=workflow, business_key=booking.reference, input=booking_input(booking)
-                )
-                if not created:
-                    raise ReferenceTaken(reference)
-                booking.process = process
-                booking.save(update_fields=["process"])
-                return booking
-        except ReferenceTaken:
-            continue  # rolled back: nothing of this attempt is left
+                for booking, process in zip(bookings, processes, strict=True):
+                    booking.process = process
+                return Booking.objects.bulk_create(bookings)
         except IntegrityError:
-            if Booking.objects.filter(reference=reference).exists():
-                continue  # the reference was taken: draw another
+            if _references_taken(workflow, [booking.reference for booking in bookings]):
+                continue  # rolled back: nothing of this attempt is left; draw again
             raise
-    raise RuntimeError("could not draw a free booking reference")
+    raise RuntimeError("could not draw free booking references")
+
+
+def _booking(trip: Trip, workflow: str, idempotency: Idempotency | None) -> Booking:
+    return Booking(
+        reference=booking_reference_new(),
+        customer_name=trip.customer_name,
+        customer_email=trip.customer_email,
+        itinerary=trip.itinerary,
+        amount=trip.amount.quantize(Decimal("0.01")),
+        currency=trip.currency.upper(),
+        workflow=workflow,
+        idempotency_owner=idempotency.owner if idempotency else None,
+        idempotency_scope=idempotency.scope if idempotency else "",
+        idempotency_key=idempotency.key if idempotency else "",
+        request_fingerprint=idempotency.fingerprint if idempotency else "",
+    )
+
+
+def _references_taken(workflow: str, references: list[str]) -> bool:
+    return (
+        len(set(references)) < len(references)
+        or Booking.objects.filter(reference__in=references).exists()
+        or ProcessInstance.objects.filter(workflow_name=workflow, business_key__in=references).exists()
+    )
 
 
 def booking_input(booking: Booking) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from django.db import close_old_connections
 
-from booking.bookings import DEFAULT_WORKFLOW, booking_create
+from booking.bookings import DEFAULT_WORKFLOW, Trip, bookings_create
 from booking.ledger import money_problems
 from booking.models import Booking
 from booking.trip import trip_random
@@ -61,6 +61,7 @@ class Report:
 
 
 T = TypeVar("T")
+START_BATCH = 100  # bookings started in one transaction at most
 RETRY_FOR = 120.0  # seconds the generator keeps trying while the database is away
 
 
@@ -94,18 +95,22 @@ def simulation_run(
     `timeout` seconds passed since the last start. 3. Count, time and check the money."""
     rng = random.Random(seed)
     began = time.monotonic()
-    process_ids = []
+    process_ids: list[Any] = []
     last_report = 0.0
-    for index in range(bookings):
-        due = began + index / rate
-        while (now := time.monotonic()) < due:
-            time.sleep(min(due - now, poll))
-        booking = patiently(
-            partial(booking_create, workflow=workflow, **trip_random(rng)), "starting a booking"
-        )
-        process_ids.append(booking.process_id)
+    while (started := len(process_ids)) < bookings:
+        now = time.monotonic()
+        due = min(bookings, int((now - began) * rate) + 1) - started
+        if due <= 0:
+            time.sleep(min(began + started / rate - now, poll))
+            continue
+        # Those due at once start together, in one transaction (booking.bookings.bookings_create).
+        trips = [Trip(**trip_random(rng)) for _ in range(min(due, START_BATCH))]
+        created = patiently(partial(bookings_create, trips, workflow=workflow), "starting bookings")
+        process_ids += [booking.process_id for booking in created]
         if now - last_report >= poll:
-            on_progress(Progress(index + 1, bookings, patiently(lambda: _counts(process_ids), "counting")))
+            on_progress(
+                Progress(len(process_ids), bookings, patiently(partial(_counts, process_ids), "counting"))
+            )
             last_report = now
     deadline = time.monotonic() + timeout
     while True:

@@ -98,40 +98,71 @@ def process_start(
     existing instance, also when two callers race (the unique constraint decides). Raises
     InvalidInput when `input` is not what the workflow's commands declare they read.
     """
-    definition = definition_active(workflow)
-    if definition is None:
-        raise WorkflowNotFound(f"no active version of workflow {workflow!r}")
-    compiled = definition_for_run(definition)
-    commands = [c for spec in compiled.steps for c in (spec.command, spec.compensation) if c]
-    if problems := input_problems(commands, input):
-        raise InvalidInput("; ".join(problems))
     existing = ProcessInstance.objects.filter(workflow_name=workflow, business_key=business_key).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            if definition.frozen_at is None:
-                # Its first process: check the version once more (the admin may have edited it),
-                # and freeze it under its row lock. Once frozen it stays so: later starts need
-                # neither the check nor the lock, which would queue every start behind one row.
-                definition_check(definition_compile(definition))
-                definition_freeze(definition)
-            instance = ProcessInstance.objects.create(
-                definition=definition, workflow_name=workflow, business_key=business_key, input=input
-            )
-            state = initial_state(str(instance.pk), definition_for_run(definition))
-            started = Event(
-                type=EventType.PROCESS_STARTED,
-                at=timezone.now(),
-                message_id=f"{instance.pk}:started",
-                payload={"input": input},
-                actor=actor,
-            )
-            _transition(instance, definition, state, [started])
+            starts = [NewProcess(business_key, input)]
+            (instance,) = processes_start(workflow=workflow, starts=starts, actor=actor)
     except IntegrityError:
         instance = ProcessInstance.objects.get(workflow_name=workflow, business_key=business_key)
         return instance, False
     return instance, True
+
+
+@dataclass(frozen=True)
+class NewProcess:
+    business_key: str
+    input: dict[str, Any]
+
+
+def processes_start(*, workflow: str, starts: Sequence[NewProcess], actor: str = "") -> list[ProcessInstance]:
+    """Start processes on the active version of `workflow`, in the caller's transaction, in three
+    statements whatever their number: read the version, insert the processes with their first
+    snapshot, write their histories and first commands (published after commit).
+
+    Every business key must be new: one already taken raises IntegrityError (the caller's
+    transaction is then unusable up to its savepoint). Raises InvalidInput, naming the key, for an
+    input the workflow's commands cannot read, before anything is written.
+    """
+    definition = definition_active(workflow)
+    if definition is None:
+        raise WorkflowNotFound(f"no active version of workflow {workflow!r}")
+    compiled = definition_for_run(definition)
+    commands = [c for spec in compiled.steps for c in (spec.command, spec.compensation) if c]
+    for start in starts:
+        if problems := input_problems(commands, start.input):
+            raise InvalidInput(f"{start.business_key}: " + "; ".join(problems))
+    if definition.frozen_at is None:
+        # Its first process: check the version once more (the admin may have edited it), and
+        # freeze it under its row lock. Once frozen it stays so: later starts need neither the
+        # check nor the lock, which would queue every start behind one row.
+        definition_check(definition_compile(definition))
+        definition_freeze(definition)
+        compiled = definition_for_run(definition)
+    now = timezone.now()
+    changes = []
+    for start in starts:
+        instance = ProcessInstance(
+            definition=definition,
+            workflow_name=workflow,
+            business_key=start.business_key,
+            input=start.input,
+            created_at=now,
+        )
+        started = Event(
+            type=EventType.PROCESS_STARTED,
+            at=now,
+            message_id=f"{instance.pk}:started",
+            payload={"input": start.input},
+            actor=actor,
+        )
+        changes.append(_decided(instance, compiled, initial_state(str(instance.pk), compiled), [started]))
+    # Inserted with their first snapshot already decided: no update of the rows just written.
+    instances = ProcessInstance.objects.bulk_create([change.instance for change in changes])
+    _write(changes, inserted=True)
+    return instances
 
 
 # --- replies from services -------------------------------------------------------------------
@@ -459,12 +490,12 @@ def _decided(instance: ProcessInstance, spec: Definition, state: State, events: 
     return _Change(instance, state, previous_status, rows, commands, keys, events[-1].at, tally)
 
 
-def _write(changes: Sequence[_Change]) -> None:
+def _write(changes: Sequence[_Change], *, inserted: bool = False) -> None:
     """Write decided transitions in few statements whatever their number (on PostgreSQL one: see
     orchestrator.transition_sql): the history rows, the snapshots, the commands (published after
     commit) and the business keys. Commands decided by a transition that also ended the process
     never go out (say, an "order has shipped" e-mail after the order was cancelled), nor do those
-    of its that did not leave yet."""
+    of its that did not leave yet. `inserted`: the processes were inserted with their snapshot."""
     now = timezone.now()
     history = [row for change in changes for row in change.rows]
     commands = outbox_rows(
@@ -475,7 +506,7 @@ def _write(changes: Sequence[_Change]) -> None:
     if connection.vendor == "postgresql":
         transition_sql.transitions_write(
             history=history,
-            snapshots=[change.instance for change in changes],
+            snapshots=[] if inserted else [change.instance for change in changes],
             outbox=commands,
             keys=keys,
             ended=[str(instance.pk) for instance in ended],
@@ -484,8 +515,9 @@ def _write(changes: Sequence[_Change]) -> None:
         )
     else:
         HistoryEntry.objects.bulk_create(history)
-        for change in changes:
-            change.instance.save(update_fields=_CHANGED_FIELDS)
+        if not inserted:
+            for change in changes:
+                change.instance.save(update_fields=_CHANGED_FIELDS)
         for instance in ended:
             outbox_discard(instance, now)
         Outbox.objects.bulk_create(commands)

@@ -15,15 +15,15 @@ pytestmark = pytest.mark.usefixtures("trip_workflows")
 def test_starting_bookings_is_retried_while_the_database_is_away(
     transactional_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = simulation.booking_create
+    real = simulation.bookings_create
     failures = iter([True, True, False, True, False])
 
-    def flaky(**fields: Any) -> Any:
+    def flaky(trips: Any, **options: Any) -> Any:
         if next(failures):
             raise OperationalError("the database system is starting up")
-        return real(**fields)
+        return real(trips, **options)
 
-    monkeypatch.setattr(simulation, "booking_create", flaky)
+    monkeypatch.setattr(simulation, "bookings_create", flaky)
     monkeypatch.setattr(simulation.time, "sleep", lambda seconds: None)
     report = simulation.simulation_run(bookings=2, rate=1000, timeout=0, seed=1)
     assert report.total == 2
