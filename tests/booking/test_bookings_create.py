@@ -48,7 +48,7 @@ def test_twenty_bookings_start_in_as_many_statements_as_one(
     assert len(made) == 20 and len({booking.reference for booking in made}) == 20
     for booking in made:
         booking.refresh_from_db()
-        process = ProcessInstance.objects.get(pk=booking.process_id)
+        process = ProcessInstance.objects.get(booking=booking)
         assert process.business_key == booking.reference
         assert process.input["booking_id"] == str(booking.pk)
         assert process.seq == 1 and process.state["seq"] == 1
@@ -67,7 +67,7 @@ def test_a_reference_taken_draws_the_whole_batch_again(monkeypatch: pytest.Monke
     assert [booking.reference for booking in made] == ["TRP-CCCCCC", "TRP-DDDDDD"]
     assert Booking.objects.count() == 3 and ProcessInstance.objects.count() == 3
     first.refresh_from_db()
-    assert ProcessInstance.objects.get(pk=first.process_id).business_key == first.reference
+    assert ProcessInstance.objects.get(booking=first).business_key == first.reference
 
 
 def test_an_input_the_workflow_cannot_read_starts_none_of_them() -> None:
