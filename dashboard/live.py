@@ -31,8 +31,9 @@ MAX_IDS = 200  # past this, a hint says "many changed" and sockets refresh what 
 _lock = threading.Lock()
 _pending: set[str] = set()
 _overflow = False
-_timer: threading.Timer | None = None
 _last_flush = 0.0  # time.monotonic() of the last hint sent
+_noted = threading.Event()  # set when an id is noted; the sender thread waits on it
+_sender: threading.Thread | None = None
 
 # The event loop that serves the sockets, when it runs in this process (embedded mode): the
 # in-memory channel layer may only be used from that loop.
@@ -41,25 +42,38 @@ server_loop: asyncio.AbstractEventLoop | None = None
 
 @receiver(process_changed)
 def note_change(sender: Any, process_id: str, **kwargs: Any) -> None:
-    global _overflow, _timer
+    global _overflow, _sender
     with _lock:
         if len(_pending) < MAX_IDS:
             _pending.add(process_id)
         else:
             _overflow = True
-        if _timer is None:
-            _timer = threading.Timer(max(0.0, _last_flush + THROTTLE - time.monotonic()), _flush)
-            _timer.daemon = True
-            _timer.start()
+        if _sender is None or not _sender.is_alive():  # the first change (or a forked child's)
+            _sender = threading.Thread(target=_send_forever, name="live-hints", daemon=True)
+            _sender.start()
+    _noted.set()
+
+
+def _send_forever() -> None:
+    """One thread per process sends the hints: at once after a quiet spell, then at most once per
+    THROTTLE (a thread started for each hint cost more than the hint)."""
+    while True:
+        _noted.wait()
+        pause = _last_flush + THROTTLE - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        _noted.clear()  # ids noted from here on are in this hint or wake the next one
+        _flush()
 
 
 def _flush() -> None:
-    global _overflow, _timer, _last_flush
+    global _overflow, _last_flush
     with _lock:
+        if not _pending and not _overflow:
+            return
         ids = None if _overflow else sorted(_pending)
         _pending.clear()
         _overflow = False
-        _timer = None
         _last_flush = time.monotonic()
     try:
         hint_send({"type": "processes.changed", "ids": ids})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,21 @@ def _forget_connection() -> None:
             connection.release()
         except Exception:
             logger.debug("closing the batch connection failed", exc_info=True)
+
+
+# A message taken this soon after it was published found its queue empty (it went straight to a
+# waiting worker): nothing is likely to wait behind it, and the look costs a round trip per hop.
+FRESH_SECONDS = 0.005
+
+
+def backlog_likely(request: Any) -> bool:
+    """Whether messages may wait behind the one a task was given (Celery's `task.request`): yes
+    unless it was published moments ago (the `published_at` header of orchestrator.publishing;
+    a message without it, or one delivered again, may have company)."""
+    published_at = getattr(request, "published_at", None)
+    if not isinstance(published_at, int | float) or (request.delivery_info or {}).get("redelivered"):
+        return True
+    return time.time() - published_at >= FRESH_SECONDS
 
 
 def more_replies(limit: int) -> list[Pulled]:

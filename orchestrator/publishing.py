@@ -8,6 +8,7 @@ out together: on Redis in one pipeline (kombu's `Producer.batch`), one round tri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ def _headers(message: Outgoing) -> dict[str, Any]:
         "replaced_task_nesting": 0,
         "stamped_headers": None,
         "stamps": {},
+        # When it left: the worker that takes it judges by its age whether others wait behind it
+        # (orchestrator.batches.backlog_likely).
+        "published_at": time.time(),
     }
 
 

@@ -11,7 +11,7 @@ from celery.signals import worker_shutdown
 from django.conf import settings
 from django.core.cache import cache
 
-from orchestrator.batches import Pulled, acknowledge, give_back, more_replies
+from orchestrator.batches import Pulled, acknowledge, backlog_likely, give_back, more_replies
 from orchestrator.outbox import outbox_marks_deferred, outbox_relay, outbox_transaction
 from orchestrator.probes import PROBE_TASK, probe_answer
 from orchestrator.processes import TRANSIENT_ERRORS, messages_handle, timers_fire
@@ -35,9 +35,8 @@ def event(self: Any, body: Any) -> str:
             message_id=str(self.request.id), task_name=self.name, body=body, limit=MAX_DELIVERIES
         ):
             return "dead-letter"
-        pulled = (
-            more_replies(settings.ORCHESTRATOR_BATCH_SIZE - 1) if settings.ORCHESTRATOR_BATCH_SIZE > 1 else []
-        )
+        if settings.ORCHESTRATOR_BATCH_SIZE > 1 and backlog_likely(self.request):
+            pulled = more_replies(settings.ORCHESTRATOR_BATCH_SIZE - 1)
         bodies = [body]
         for item in pulled:
             if not (

@@ -35,7 +35,12 @@ BATCH_SECONDS = 0.1
 
 
 def commands_take(
-    task_name: str, body: Any, *, queue: str | None, handlers: Mapping[str, tuple[str, Handler]]
+    task_name: str,
+    body: Any,
+    *,
+    queue: str | None,
+    handlers: Mapping[str, tuple[str, Handler]],
+    alone: bool = False,
 ) -> None:
     """Run the command Celery delivered from `queue`, with those waiting behind it there.
 
@@ -44,11 +49,13 @@ def commands_take(
        provider must not hold the replies already decided; those not started go back to the queue.
     3. After the commit, publish the replies together, then acknowledge what was taken.
 
-    `handlers`: each command task's service and handler, by task name."""
+    `handlers`: each command task's service and handler, by task name. `alone`: nothing is likely
+    to wait behind it (orchestrator.batches.backlog_likely): the queue is not looked at."""
     if not queue or settings.SERVICE_BATCH_SIZE <= 1:
         _run_alone(task_name, body, handlers)  # called directly (tests, a shell), or batches off
         return
-    pulled = more_messages(queue, tasks=handlers.keys(), limit=settings.SERVICE_BATCH_SIZE - 1)
+    limit = 0 if alone else settings.SERVICE_BATCH_SIZE - 1
+    pulled = more_messages(queue, tasks=handlers.keys(), limit=limit)
     delivered = [
         _delivered(task_name, body, handlers),
         *(_delivered(p.task, p.body, handlers) for p in pulled),

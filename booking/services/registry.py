@@ -104,10 +104,12 @@ def _command_task(name: str) -> Any:
     # Imported here: the batch runner reads fault settings, which are kept by declared service.
     from booking.services.batches import commands_take
     from config.celery import app
+    from orchestrator.batches import backlog_likely
 
     def run(self: Any, body: Any) -> None:
         delivery = self.request.delivery_info or {}
-        commands_take(name, body, queue=delivery.get("routing_key"), handlers=_handlers)
+        alone = not backlog_likely(self.request)
+        commands_take(name, body, queue=delivery.get("routing_key"), handlers=_handlers, alone=alone)
 
     run.__name__ = name.replace(".", "_").replace("-", "_")
     run.__doc__ = f"The {name} command, with those waiting behind it (booking.services.batches)."
