@@ -76,11 +76,15 @@ FRESH_SECONDS = 0.005
 
 def backlog_likely(request: Any) -> bool:
     """Whether messages may wait behind the one a task was given (Celery's `task.request`): yes
-    unless it was published moments ago (the `published_at` header of orchestrator.publishing;
-    a message without it, or one delivered again, may have company)."""
+    unless it was published alone, moments ago (the `published_at` and `published_with` headers
+    of orchestrator.publishing; a message without them, or one delivered again, may have
+    company)."""
     published_at = getattr(request, "published_at", None)
+    published_with = getattr(request, "published_with", None)
     if not isinstance(published_at, int | float) or (request.delivery_info or {}).get("redelivered"):
         return True
+    if not isinstance(published_with, int) or published_with > 1:
+        return True  # others went out with it: some may still wait
     return time.time() - published_at >= FRESH_SECONDS
 
 

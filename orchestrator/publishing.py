@@ -34,7 +34,7 @@ class Outgoing:
     queue: str
 
 
-def _headers(message: Outgoing) -> dict[str, Any]:
+def _headers(message: Outgoing, together: int = 1) -> dict[str, Any]:
     return {
         "lang": "py",
         "task": message.task,
@@ -55,13 +55,14 @@ def _headers(message: Outgoing) -> dict[str, Any]:
         "replaced_task_nesting": 0,
         "stamped_headers": None,
         "stamps": {},
-        # When it left: the worker that takes it judges by its age whether others wait behind it
-        # (orchestrator.batches.backlog_likely).
+        # When it left, and with how many others: the worker that takes it judges by these
+        # whether others wait behind it (orchestrator.batches.backlog_likely).
         "published_at": time.time(),
+        "published_with": together,
     }
 
 
-def _publish_one(producer: Any, message: Outgoing) -> None:
+def _publish_one(producer: Any, message: Outgoing, together: int = 1) -> None:
     from config.celery import app
 
     producer.publish(
@@ -69,7 +70,7 @@ def _publish_one(producer: Any, message: Outgoing) -> None:
         exchange="",  # the default exchange: the routing key is the queue (no routing lookup)
         routing_key=message.queue,
         serializer="json",
-        headers=_headers(message),
+        headers=_headers(message, together),
         correlation_id=message.task_id,
         reply_to="",
         delivery_mode=2,  # persistent: a RabbitMQ restart keeps it
@@ -97,6 +98,6 @@ def tasks_publish(messages: Sequence[Outgoing], *, producer: Any = None) -> None
         return
     with _producer(producer) as chosen, chosen.batch():
         for message in messages:
-            _publish_one(chosen, message)
+            _publish_one(chosen, message, len(messages))
     for message in messages:
         message_published(partial(tasks_publish, [message]))
