@@ -225,7 +225,7 @@ warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume sy
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",  # Django's, keeping its clients
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "cache",
             "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
