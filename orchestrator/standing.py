@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from orchestrator.engine.types import ACTION
 from orchestrator.models import ProcessInstance
-from orchestrator.processes import ProcessNotFound
 from orchestrator.status import ProcessStatus, StepStatus
 
 # A step in one of these is being undone or is settled by hand: a late copy of its command must
@@ -48,17 +46,6 @@ class CommandStanding:
     superseded: bool = False  # a later attempt was sent since: leave the work to that one
 
 
-def command_standing(*, process_id: uuid.UUID | str, step: str, kind: str, attempt: int) -> CommandStanding:
-    """Whether a service may carry out this command now (ProcessNotFound when there is no such
-    process). One indexed read of the process's status and of that step's."""
-    attempt_field = "attempt" if kind == ACTION else "comp_attempt"
-    row = _standing_read(process_id, step, attempt_field)
-    if row is None:
-        raise ProcessNotFound(f"no process {process_id}")
-    status, step_status, step_attempt = row
-    return _standing(step, kind, attempt, status, step_status, step_attempt)
-
-
 @dataclass(frozen=True)
 class CommandAsked:
     """A command a service holds, for `commands_standing`."""
@@ -70,8 +57,8 @@ class CommandAsked:
 
 
 def commands_standing(commands: Sequence[CommandAsked]) -> list[CommandStanding | None]:
-    """`command_standing` of several commands in one read (None for one whose process there is
-    not), in their order: what a service's batch asks."""
+    """Whether a service may carry out each of these commands now, in their order (None for one
+    whose process there is not): one read of the processes' status and steps for a whole batch."""
     ids = list({command.process_id for command in commands})
     found: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}
     if connection.vendor == "postgresql":
@@ -111,39 +98,6 @@ def _standing(
     refusal = _refusal(step, kind, status, step_status)
     superseded = not refusal and step_attempt is not None and int(step_attempt) > attempt
     return CommandStanding(refusal, superseded)
-
-
-def _standing_read(process_id: uuid.UUID | str, step: str, attempt_field: str) -> tuple[Any, ...] | None:
-    """(process status, step status, step attempt) in one statement. Every command a service
-    takes asks this: written as SQL, because compiling the ORM's JSON lookups cost a service more
-    than the rest of its read."""
-    try:
-        pk = uuid.UUID(str(process_id))
-    except ValueError:
-        return None
-    table = ProcessInstance._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = f"SELECT status, state #>> %s, state #>> %s FROM {table} WHERE id = %s"
-        params: list[Any] = [["steps", step, "status"], ["steps", step, attempt_field], pk]
-    elif connection.vendor == "sqlite":
-        sql = f"SELECT status, json_extract(state, %s), json_extract(state, %s) FROM {table} WHERE id = %s"
-        path = "$.steps." + json.dumps(step)
-        params = [f"{path}.status", f"{path}.{attempt_field}", pk.hex]
-    else:  # any other database: the ORM's way
-        step_json = KeyTransform(step, KeyTransform("steps", "state"))
-        return (
-            ProcessInstance.objects.filter(pk=pk)
-            .annotate(
-                step_status=KeyTextTransform("status", step_json),
-                step_attempt=KeyTextTransform(attempt_field, step_json),
-            )
-            .values_list("status", "step_status", "step_attempt")
-            .first()
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    return tuple(found) if found is not None else None
 
 
 def _refusal(step: str, kind: str, status: str, step_status: str | None) -> str:

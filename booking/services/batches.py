@@ -22,8 +22,7 @@ from django.conf import settings
 from django.db import transaction
 
 from booking.services.declaration import Handler, Result
-from booking.services.runner import Delivered, command_run, commands_run, reply_message
-from orchestrator import publishing
+from booking.services.runner import Delivered, command_run, commands_run, replies_publish
 from orchestrator.batches import acknowledge, give_back, more_messages
 from orchestrator.messages import CommandMessage
 
@@ -81,7 +80,7 @@ def commands_take(
     done, not_started = pulled[: taken - 1], pulled[taken - 1 :]  # the first is Celery's
     give_back(not_started)
     try:
-        publishing.tasks_publish([reply_message(command, result) for command, result in replies])
+        replies_publish(replies)
     except BaseException:
         # The records are committed: the commands, delivered again, find them and reply again.
         give_back(done)

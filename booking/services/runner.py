@@ -136,6 +136,11 @@ def command_run(body: Any, *, service: str, task_name: str, handler: Handler) ->
             [Delivered(task_name, body, service, handler)],
             reply=lambda command, result: replies.append((command, result)),
         )
+    replies_publish(replies)
+
+
+def replies_publish(replies: Sequence[tuple[CommandMessage, Result]]) -> None:
+    """Publish the replies to commands, together (after the commit that recorded them)."""
     if replies:
         publishing.tasks_publish([reply_message(command, result) for command, result in replies])
 
