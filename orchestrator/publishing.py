@@ -4,13 +4,20 @@ They are Celery task messages (protocol 2), so that a worker runs them as any ta
 published here rather than through `app.send_task`, which costs several times the publish itself
 per message (routing, signals, a repr of the arguments, a retrying publish). Several messages go
 out together: on Redis in one pipeline (kombu's `Producer.batch`), one round trip for all of them.
+
+Each thread keeps its producer and the broker connection under it (taking one from Celery's pool
+and declaring the queue for each publish cost more than the round trip to Redis); when a kept
+connection fails (the broker restarted while it sat idle), it is dropped and the publish tried
+once more on a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -62,7 +69,19 @@ def _headers(message: Outgoing, together: int = 1) -> dict[str, Any]:
     }
 
 
-def _publish_one(producer: Any, message: Outgoing, together: int = 1) -> None:
+class _Held(threading.local):
+    """This thread's producer, its process (a forked child must not share the parent's socket)
+    and the queues declared on its connection."""
+
+    producer: Any = None
+    pid: int = 0
+    declared: set[str]
+
+
+_held = _Held()
+
+
+def _publish_one(producer: Any, message: Outgoing, together: int = 1, *, declare: bool = True) -> None:
     from config.celery import app
 
     producer.publish(
@@ -75,29 +94,53 @@ def _publish_one(producer: Any, message: Outgoing, together: int = 1) -> None:
         reply_to="",
         delivery_mode=2,  # persistent: a RabbitMQ restart keeps it
         # Declared once per connection: on RabbitMQ a message to a queue not declared yet is lost.
-        declare=[app.amqp.queues[message.queue]],
+        declare=[app.amqp.queues[message.queue]] if declare else [],
         retry=False,
     )
 
 
-@contextmanager
-def _producer(producer: Any = None) -> Iterator[Any]:
-    if producer is not None:
-        yield producer
-        return
+def _producer() -> tuple[Any, bool]:
+    """This thread's producer, opened on first use; and whether it was opened just now."""
     from config.celery import app
 
-    with app.producer_or_acquire() as acquired:
-        yield acquired
+    if _held.producer is not None and _held.pid == os.getpid():
+        return _held.producer, False
+    connection = app.connection_for_write()
+    _held.producer, _held.pid, _held.declared = connection.Producer(), os.getpid(), set()
+    return _held.producer, True
 
 
-def tasks_publish(messages: Sequence[Outgoing], *, producer: Any = None) -> None:
+def _drop_producer() -> None:
+    producer, _held.producer = _held.producer, None
+    with contextlib.suppress(Exception):  # already broken: nothing more to release
+        producer.connection.close()
+
+
+def _publish_batch(messages: Sequence[Outgoing]) -> bool:
+    """Publish on this thread's producer; False when a producer kept from earlier failed (its
+    connection went stale: the broker restarted, say), for the caller to try once more."""
+    producer, fresh = _producer()
+    declared = _held.declared
+    try:
+        with producer.batch():
+            for message in messages:
+                _publish_one(producer, message, len(messages), declare=message.queue not in declared)
+    except Exception:
+        _drop_producer()
+        if fresh:
+            raise
+        return False
+    # Declared once the batch went out: a batch that failed declares again next time.
+    declared.update(message.queue for message in messages)
+    return True
+
+
+def tasks_publish(messages: Sequence[Outgoing]) -> None:
     """Publish the messages, together (raises when the broker does not take them: none, or not
     all of them, may have gone out; the callers' outbox relay and redeliveries cover that)."""
     if not messages:
         return
-    with _producer(producer) as chosen, chosen.batch():
-        for message in messages:
-            _publish_one(chosen, message, len(messages))
+    if not _publish_batch(messages):
+        _publish_batch(messages)  # on a new connection: raises if this one fails too
     for message in messages:
         message_published(partial(tasks_publish, [message]))

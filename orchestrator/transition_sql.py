@@ -5,9 +5,11 @@ insert the history, update the snapshot, insert the commands, the keys, discard 
 process did not send) and as much again in Python around them. Here:
 
 1. `processes_lock`: one SELECT ... FOR UPDATE reads the locked processes with their frozen
-   definition's stamp, and one more which of the incoming message ids they already hold (a
-   statement of its own: in the same one, it would read the history as it stood before a
-   transaction the lock waited for);
+   definition's stamp and which of the incoming message ids their history already holds. That
+   read of the history sees it as it stood when the statement began: when the lock had to wait
+   for another transaction that changed a process (its `seq` as locked differs from its `seq` as
+   the statement first saw it), the history is read again in a statement of its own, which sees
+   what that transaction wrote;
 2. `transitions_write`: one statement of data-modifying CTEs writes everything the transitions
    decided, each table's rows passed as one JSON document (`jsonb_to_recordset`).
 
@@ -49,9 +51,11 @@ class Locked:
 
 _LOCK = f"""
 SELECT p.id, p.definition_id, d.frozen_at, p.workflow_name, p.business_key, p.status, p.input,
-       p.context, p.state, p.seq, p.created_at
+       p.context, p.state, p.seq, p.created_at,
+       (SELECT before.seq FROM {_PROCESSES} before WHERE before.id = p.id) AS seq_before_lock,
+       ARRAY(SELECT h.message_id FROM {_HISTORY} h WHERE h.message_id = ANY(%(messages)s)) AS seen
 FROM {_PROCESSES} p JOIN {_DEFINITIONS} d ON d.id = p.definition_id
-WHERE p.id = ANY(%s::uuid[])
+WHERE p.id = ANY(%(processes)s::uuid[])
 ORDER BY p.id
 FOR UPDATE OF p
 """
@@ -64,13 +68,19 @@ def processes_lock(
     """Lock the processes (in id order: two workers never deadlock) and read them, by id; and
     which of the message ids the history holds already."""
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK, [list(process_ids)])
+        cursor.execute(_LOCK, {"processes": list(process_ids), "messages": list(message_ids)})
         rows = cursor.fetchall()
-        cursor.execute(_SEEN, [list(message_ids)])
-        seen = {message_id for (message_id,) in cursor.fetchall()}
+        seen: set[str] = set()
+        changed_while_waiting = False
+        for row in rows:
+            seen.update(row[-1])
+            changed_while_waiting |= row[-2] != row[9]
+        if changed_while_waiting:
+            cursor.execute(_SEEN, [list(message_ids)])
+            seen = {message_id for (message_id,) in cursor.fetchall()}
     found = {}
     for row in rows:
-        pk, definition_id, frozen_at, workflow, key, status, input_, context, state, seq, created = row
+        pk, definition_id, frozen_at, workflow, key, status, input_, context, state, seq, created = row[:11]
         instance = ProcessInstance(
             id=pk,
             definition_id=definition_id,

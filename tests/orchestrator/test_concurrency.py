@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from booking.demo import demo_workflows_load
+from orchestrator import transition_sql
 from orchestrator.messages import reply_envelope, reply_parse
 from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
 from orchestrator.processes import process_start, timers_fire
@@ -64,6 +68,51 @@ def test_the_same_reply_delivered_twice_at_once_is_recorded_once(workflows: None
         "duplicate",
     ]
     assert Outbox.objects.filter(process=process, task_name="flights.book").count() == 1
+
+
+def test_a_reply_applied_while_the_lock_waited_is_seen_as_a_duplicate(postgres_url: str) -> None:
+    """The lock statement reads the history as it stood when it began: when it waited for another
+    worker that applied the same reply meanwhile, the duplicate must still be recognised."""
+    import psycopg
+
+    demo_workflows_load()
+    process, _ = process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
+    message_id = str(uuid.uuid4())
+    other = psycopg.connect(postgres_url)  # another worker, half-way through the same reply
+    other.execute("SELECT 1 FROM orchestrator_processinstance WHERE id = %s FOR UPDATE", [process.pk])
+    locker: dict[str, object] = {}
+
+    def lock_and_read() -> None:
+        from django.db import connection, transaction
+
+        try:
+            with transaction.atomic():
+                locker["pid"] = connection.connection.info.backend_pid
+                locker["seen"] = transition_sql.processes_lock([str(process.pk)], [message_id])[1]
+        finally:
+            connection.close()
+
+    waiting = threading.Thread(target=lock_and_read)
+    waiting.start()
+    watcher = psycopg.connect(postgres_url, autocommit=True)
+    deadline = time.monotonic() + 10
+    while not watcher.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", [locker.get("pid", 0)]
+    ).fetchone():
+        assert time.monotonic() < deadline, "the lock statement never waited for the other worker"
+        time.sleep(0.01)
+    other.execute(
+        "INSERT INTO orchestrator_historyentry (process_id, seq, message_id, type, step, attempt, payload,"
+        " actor, reason, note, created_at) VALUES (%s, 2, %s, 'step_succeeded', 'payment', 1, '{}', '',"
+        " '', '', now())",
+        [process.pk, message_id],
+    )
+    other.execute("UPDATE orchestrator_processinstance SET seq = 2 WHERE id = %s", [process.pk])
+    other.commit()
+    waiting.join(10)
+    other.close()
+    watcher.close()
+    assert locker["seen"] == {message_id}
 
 
 def test_starting_the_same_business_key_ten_times_at_once_starts_one_process(workflows: None) -> None:

@@ -1,0 +1,79 @@
+"""A worker keeps its database connection from task to task while tasks keep coming, lets go of
+it after an error, and has the pool check it again after a quiet spell."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+
+import config.celery as worker
+
+
+def _backend() -> object:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _task(body: object = None) -> object:
+    """What Celery's signals do around a task, with the task's own work in between."""
+    worker._recheck_connections_after_quiet()
+    result = _backend() if body is None else body
+    worker._let_go_of_failed_connections()
+    return result
+
+
+@pytest.fixture
+def pooled(postgres_url: str) -> None:
+    if not connection.settings_dict["OPTIONS"].get("pool"):
+        pytest.skip("the test database has no connection pool")
+    connection.close()
+    worker._last_task_ended = time.monotonic()
+
+
+def test_tasks_in_a_row_use_the_same_connection(pooled: None) -> None:
+    first = _task()
+    held = connection.connection
+    assert [_task() for _ in range(5)] == [first] * 5
+    assert connection.connection is held, "not lent back to the pool between tasks"
+
+
+def test_a_connection_that_saw_an_error_is_let_go(pooled: None) -> None:
+    _task()
+    connection.errors_occurred = True  # as Django marks it when a statement failed on it
+    worker._let_go_of_failed_connections()
+    assert connection.connection is None
+
+
+def test_after_a_quiet_spell_the_pool_checks_the_connection_again(pooled: None) -> None:
+    _task()
+    assert connection.connection is not None
+    worker._last_task_ended = time.monotonic() - worker.CONNECTION_RECHECK_AFTER - 1
+    worker._recheck_connections_after_quiet()
+    assert connection.connection is None, "lent back, so that the pool checks it before lending it again"
+
+
+def test_a_terminated_backend_costs_one_failed_task_not_more(pooled: None) -> None:
+    """PostgreSQL restarted under a busy worker: the next task fails (and is retried by the
+    engine's tasks), the one after it runs on a fresh connection."""
+    import psycopg
+
+    doomed = _task()
+    with psycopg.connect(_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [doomed])
+    from django.db import OperationalError
+
+    with pytest.raises(OperationalError):
+        _task()
+    worker._let_go_of_failed_connections()
+    assert _task() != doomed
+
+
+def _url() -> str:
+    settings = connection.settings_dict
+    return (
+        f"host={settings['HOST'] or 'localhost'} port={settings['PORT'] or 5432} "
+        f"user={settings['USER']} dbname={settings['NAME']}"
+    )

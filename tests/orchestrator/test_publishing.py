@@ -1,0 +1,83 @@
+"""The hot path's publisher keeps one producer per thread and survives a connection gone stale."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator import publishing
+from orchestrator.publishing import Outgoing
+from tests.support.services import broker_is_amqp, broker_url
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def queue(redis_url: str) -> Iterator[str]:
+    if broker_is_amqp():
+        pytest.skip("reads the queue as a Redis list")
+    import redis
+
+    from config.celery import app
+
+    name = f"publishing-test-{uuid.uuid4().hex[:8]}"
+    app.amqp.queues.select_add(name)
+    client = redis.Redis.from_url(broker_url())
+    yield name
+    client.delete(name)
+
+
+def _waiting(queue: str) -> list[dict[str, object]]:
+    import redis
+
+    return [json.loads(raw) for raw in redis.Redis.from_url(broker_url()).lrange(queue, 0, -1)]
+
+
+def _message(queue: str, n: int) -> Outgoing:
+    return Outgoing("orchestrator.event", f"m-{n}", {"n": n}, queue)
+
+
+def test_publishes_reuse_this_threads_producer(queue: str) -> None:
+    publishing.tasks_publish([_message(queue, 1)])
+    kept = publishing._held.producer
+    publishing.tasks_publish([_message(queue, 2), _message(queue, 3)])
+    assert publishing._held.producer is kept
+    assert sorted(m["headers"]["id"] for m in _waiting(queue)) == ["m-1", "m-2", "m-3"]
+
+    other: list[object] = []
+    thread = threading.Thread(
+        target=lambda: (
+            publishing.tasks_publish([_message(queue, 4)]),
+            other.append(publishing._held.producer),
+        )
+    )
+    thread.start()
+    thread.join(10)
+    assert other and other[0] is not kept, "each thread has a producer of its own"
+
+
+def test_a_stale_connection_is_replaced_and_the_message_still_goes_out(queue: str) -> None:
+    publishing.tasks_publish([_message(queue, 1)])
+    stale = publishing._held.producer
+    stale.connection.close()  # as a broker restart leaves a connection kept from before
+    publishing.tasks_publish([_message(queue, 2)])
+    assert publishing._held.producer is not stale
+    assert sorted(m["headers"]["id"] for m in _waiting(queue)) == ["m-1", "m-2"]
+
+
+def test_a_broker_away_raises_for_the_caller_to_recover(queue: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from config.celery import app
+
+    publishing.tasks_publish([_message(queue, 1)])
+    publishing._held.producer.connection.close()
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")  # nothing listens there
+    with pytest.raises(Exception):  # noqa: B017  # whatever the transport raises, it is not swallowed
+        publishing.tasks_publish([_message(queue, 2)])
+    assert publishing._held.producer is None
+    monkeypatch.undo()
+    publishing.tasks_publish([_message(queue, 3)])
+    assert sorted(m["headers"]["id"] for m in _waiting(queue)) == ["m-1", "m-3"]
