@@ -244,7 +244,7 @@ def _batch_apply(
             state = state_from_json(entry.instance.state)
             changes.append(_decided(entry.instance, entry.definition, state, process_events))
     if changes:
-        _write(changes)
+        _write(changes, last=True)  # the transaction ends with it (orchestrator.outbox marks in it)
     return outcomes
 
 
@@ -490,12 +490,14 @@ def _decided(instance: ProcessInstance, spec: Definition, state: State, events: 
     return _Change(instance, state, previous_status, rows, commands, keys, events[-1].at, tally)
 
 
-def _write(changes: Sequence[_Change], *, inserted: bool = False) -> None:
+def _write(changes: Sequence[_Change], *, inserted: bool = False, last: bool = False) -> None:
     """Write decided transitions in few statements whatever their number (on PostgreSQL one: see
     orchestrator.transition_sql): the history rows, the snapshots, the commands (published after
     commit) and the business keys. Commands decided by a transition that also ended the process
     never go out (say, an "order has shipped" e-mail after the order was cancelled), nor do those
-    of its that did not leave yet. `inserted`: the processes were inserted with their snapshot."""
+    of its that did not leave yet. `inserted`: the processes were inserted with their snapshot.
+    `last`: nothing is written after this in the transaction, so that on PostgreSQL, in an atomic
+    block of its own (not a savepoint), the commit goes with the write, one round trip for both."""
     now = timezone.now()
     history = [row for change in changes for row in change.rows]
     commands = outbox_rows(
@@ -512,6 +514,7 @@ def _write(changes: Sequence[_Change], *, inserted: bool = False) -> None:
             ended=[str(instance.pk) for instance in ended],
             marks=outbox_marks_for_write(),
             now=now,
+            commit=last and len(connection.atomic_blocks) == 1,
         )
     else:
         HistoryEntry.objects.bulk_create(history)

@@ -149,6 +149,9 @@ commands AS (
 )
 SELECT id, message_id FROM commands
 """
+# Two statements in one string: sent together by the simple query protocol (Django's cursor binds
+# parameters on the client side), the results of the first read back.
+_WRITE_AND_COMMIT = _WRITE + ";\nCOMMIT"
 
 
 def transitions_write(
@@ -160,8 +163,13 @@ def transitions_write(
     ended: Sequence[str],
     marks: Sequence[int],
     now: datetime,
+    commit: bool = False,
 ) -> None:
-    """Write what transitions decided in one statement; the outbox rows get their ids."""
+    """Write what transitions decided in one statement; the outbox rows get their ids.
+
+    `commit`: the write is the transaction's last statement, and the COMMIT goes with it, in the
+    same round trip (Django's own commit at the end of the atomic block then has nothing left to
+    do; its on-commit hooks run as ever, after it)."""
     document: dict[str, Any] = {
         "now": now,
         "marks": list(marks),
@@ -177,7 +185,7 @@ def transitions_write(
         ),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_WRITE, document)
+        cursor.execute(_WRITE_AND_COMMIT if commit else _WRITE, document)
         ids = {message_id: pk for pk, message_id in cursor.fetchall()}
     for row in outbox:
         row.pk = ids[row.message_id]

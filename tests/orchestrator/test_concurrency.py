@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -113,6 +114,46 @@ def test_a_reply_applied_while_the_lock_waited_is_seen_as_a_duplicate(postgres_u
     other.close()
     watcher.close()
     assert locker["seen"] == {message_id}
+
+
+def test_a_replys_commit_goes_with_its_write_and_its_command_leaves_after_it(
+    postgres_url: str, sent_tasks: SentTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    demo_workflows_load()
+    process, _ = process_start(workflow="trip-booking", business_key="TRP-RACE01", input=TRIP)
+    body = reply_envelope(last_command(process, "payment"), succeeded=True, output={"payment_id": "p"})
+    committed_when_sent: list[int] = []
+    watcher = psycopg.connect(postgres_url, autocommit=True)
+
+    from orchestrator import publishing
+
+    sent_before = publishing.tasks_publish
+
+    def publish(messages: Any) -> None:
+        (count,) = watcher.execute(  # read by another connection: only what was committed
+            "SELECT count(*) FROM orchestrator_historyentry WHERE message_id = %s", [body["message_id"]]
+        ).fetchone() or (0,)
+        committed_when_sent.append(count)
+        sent_before(messages)
+
+    monkeypatch.setattr(publishing, "tasks_publish", publish)
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            assert reply_take(body).status == "applied"
+    finally:
+        watcher.close()
+    writes = [
+        q["sql"] for q in captured.captured_queries if "INSERT INTO orchestrator_historyentry" in q["sql"]
+    ]
+    assert len(writes) == 1 and writes[0].rstrip().endswith("COMMIT"), (
+        "one round trip for the write and the commit"
+    )
+    assert committed_when_sent == [1], "the flight's command left once the reply was committed"
+    assert sent_tasks.names() == ["payments.charge", "flights.book"]
 
 
 def test_starting_the_same_business_key_ten_times_at_once_starts_one_process(workflows: None) -> None:
