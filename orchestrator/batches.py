@@ -97,17 +97,18 @@ def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> lis
     """Messages for one of `tasks` waiting now in `queue_name`, up to `limit`, without waiting.
 
     On Redis they are taken in one go (orchestrator.transport); elsewhere one by one. A message of
-    another kind goes back to the queue for the worker's next turn, with those behind it."""
+    another kind (a tick, a probe, or what Celery keeps as a dead letter) goes back to the queue
+    for the worker's next turn, alone: under a backlog a tick arrives every second, and giving
+    back the replies behind it as well cost a round trip each, and, marked redelivered, a read of
+    their delivery count each when taken again."""
     pulled: list[Pulled] = []
     if limit <= 0:
         return pulled
     try:
         queue = _queue(queue_name)
-        ended = False
         for message in _messages_get(queue, queue_name, limit):
-            item = None if ended else _pulled(message, tasks)
-            if item is None:  # a tick, a probe, or what Celery keeps as a dead letter: the batch
-                ended = True  # ends, and it goes back with those behind it
+            item = _pulled(message, tasks)
+            if item is None:
                 message.requeue()
                 continue
             pulled.append(item)

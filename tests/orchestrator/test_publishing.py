@@ -82,3 +82,16 @@ def test_a_broker_away_raises_for_the_caller_to_recover(queue: str, monkeypatch:
     monkeypatch.undo()
     publishing.tasks_publish([_message(queue, 3)])
     assert _ids_waiting(queue) == ["m-1", "m-3"]
+
+
+def test_a_batch_takes_the_replies_around_a_tick_and_gives_back_only_the_tick(queue: str) -> None:
+    from orchestrator.batches import acknowledge, more_messages
+
+    replies = [Outgoing("orchestrator.event", f"r-{n}", {"n": n}, queue) for n in range(4)]
+    tick = Outgoing("orchestrator.tick", "t-1", {}, queue)
+    publishing.tasks_publish([replies[0], tick, *replies[1:]])
+    taken = more_messages(queue, tasks={"orchestrator.event"}, limit=10)
+    assert [item.message_id for item in taken] == ["r-0", "r-1", "r-2", "r-3"]
+    assert not any(item.redelivered for item in taken)
+    assert _ids_waiting(queue) == ["t-1"]
+    acknowledge(taken)
