@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import select
+import threading
 import time
 from typing import Any
 
@@ -13,39 +16,69 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("orchestrator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logger = logging.getLogger(__name__)
 
 
 # A worker keeps its database connection from one task to the next while tasks keep coming:
 # lending it back to the pool after each task and taking it again cost a round trip to check it
-# (and Django's setup of a connection) on every hop of every booking. After a quiet spell longer
-# than this, the next task lends it back first, so that the pool checks it (PostgreSQL may have
-# restarted meanwhile); a connection that saw an error is let go at once.
+# (and Django's setup of a connection) on every hop of every booking. Before each task, a kept
+# connection is let go (the pool checks the next one it lends) when PostgreSQL said something
+# while it sat idle (it sends its FATAL before closing on a restart: no round trip to find out),
+# when it saw an error, or after a quiet spell longer than this.
 CONNECTION_RECHECK_AFTER = 2.0
-_last_task_ended = 0.0
+
+
+class _Quiet(threading.local):
+    last_task_ended = 0.0  # per thread: embedded mode runs several workers in one process
+
+
+_quiet = _Quiet()
 
 
 @signals.task_prerun.connect
-def _recheck_connections_after_quiet(**kwargs: Any) -> None:
-    if time.monotonic() - _last_task_ended > CONNECTION_RECHECK_AFTER:
-        from django.db import close_old_connections
+def _recheck_connections_before_task(**kwargs: Any) -> None:
+    from django.db import close_old_connections, connections
 
+    if time.monotonic() - _quiet.last_task_ended > CONNECTION_RECHECK_AFTER:
         close_old_connections()
+        return
+    for connection in connections.all(initialized_only=True):
+        kept = connection.connection is not None
+        if kept and (connection.errors_occurred or _spoke_while_idle(connection)):
+            connection.close()
 
 
 @signals.task_postrun.connect
 def _let_go_of_failed_connections(**kwargs: Any) -> None:
-    global _last_task_ended
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):
-        if connection.errors_occurred or connection.in_atomic_block:
-            # Broken, or left in a transaction by a task that did not end it: drop it (the pool
-            # discards a broken one, rolls the other back) rather than hand it to the next task.
+        if connection.in_atomic_block:
+            # A task left a transaction open (a bug): Django would refuse every later query on
+            # this thread; forget the block and hand the connection back (the pool rolls it back).
+            logger.error("a task left a transaction open on %s: rolled back", connection.alias)
+            connection.atomic_blocks, connection.savepoint_ids = [], []
+            connection.in_atomic_block = connection.needs_rollback = False
             connection.close()
+        elif connection.errors_occurred:
+            connection.close()  # broken, maybe: the pool discards it or checks it before reuse
         elif connection.settings_dict.get("CONN_MAX_AGE") != 0:
             # Django's own rule where connections are not pooled: past CONN_MAX_AGE, or unusable.
             connection.close_if_unusable_or_obsolete()
-    _last_task_ended = time.monotonic()
+    _quiet.last_task_ended = time.monotonic()
+
+
+def _spoke_while_idle(connection: Any) -> bool:
+    """Whether PostgreSQL sent something on an idle connection (a termination notice, or the
+    connection closed): readable with nothing asked."""
+    pgconn = getattr(connection.connection, "pgconn", None)
+    if pgconn is None:  # not psycopg (SQLite in embedded mode)
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except Exception:  # no socket any more: the connection is gone
+        return True
+    return bool(readable)
 
 
 @signals.setup_logging.connect

@@ -100,17 +100,21 @@ def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> lis
     another kind (a tick, a probe, or what Celery keeps as a dead letter) goes back to the queue
     for the worker's next turn, alone: under a backlog a tick arrives every second, and giving
     back the replies behind it as well cost a round trip each, and, marked redelivered, a read of
-    their delivery count each when taken again."""
+    their delivery count each when taken again. Taken one by one, the batch ends there: the next
+    take would return the same message (RabbitMQ puts it back at the head)."""
     pulled: list[Pulled] = []
     if limit <= 0:
         return pulled
     try:
         queue = _queue(queue_name)
+        in_one_go = _takes_in_one_go(queue)
         for message in _messages_get(queue, queue_name, limit):
             item = _pulled(message, tasks)
             if item is None:
                 message.requeue()
-                continue
+                if in_one_go:
+                    continue
+                break
             pulled.append(item)
     except Exception:
         # The broker connection broke: the batch is what was taken so far, the rest stays queued.
@@ -119,11 +123,14 @@ def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> lis
     return pulled
 
 
+def _takes_in_one_go(queue: Any) -> bool:
+    return hasattr(queue.channel, "messages_take") and not getattr(_local, "one_by_one", False)
+
+
 def _messages_get(queue: Any, queue_name: str, limit: int) -> Iterator[Any]:
-    take = getattr(queue.channel, "messages_take", None)
-    if take is not None and not getattr(_local, "one_by_one", False):
+    if _takes_in_one_go(queue):
         try:
-            yield from take(queue_name, limit)
+            yield from queue.channel.messages_take(queue_name, limit)
             return
         except queue.channel.ResponseError:  # a Redis before 6.2: no RPOP with a count
             _local.one_by_one = True

@@ -5,16 +5,20 @@ published here rather than through `app.send_task`, which costs several times th
 per message (routing, signals, a repr of the arguments, a retrying publish). Several messages go
 out together: on Redis in one pipeline (kombu's `Producer.batch`), one round trip for all of them.
 
-Each thread keeps its producer and the broker connection under it (taking one from Celery's pool
-and declaring the queue for each publish cost more than the round trip to Redis); when a kept
-connection fails (the broker restarted while it sat idle), it is dropped and the publish tried
-once more on a new one.
+Each process keeps one producer and the broker connection under it, for one thread at a time
+(kombu's producers are not thread-safe): taking one from Celery's pool and declaring the queue for
+each publish cost more than the round trip to Redis. A thread that finds it in use publishes
+through Celery's pool as before (a web server runs each request in a thread of its own: one kept
+producer per thread would leave a connection behind per request). When the kept connection fails
+(the broker restarted while it sat idle), it is dropped and the batch sent once more on a new one:
+a batch that failed half-way may then go out twice, which the consumers' duplicate checks absorb.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +27,7 @@ from functools import partial
 from typing import Any
 
 from celery.utils.nodenames import anon_nodename
+from kombu.exceptions import BatchPublishError  # type: ignore[attr-defined]  # not in the stubs
 
 from orchestrator.messages import message_published
 
@@ -69,16 +74,18 @@ def _headers(message: Outgoing, together: int = 1) -> dict[str, Any]:
     }
 
 
-class _Held(threading.local):
-    """This thread's producer, its process (a forked child must not share the parent's socket)
-    and the queues declared on its connection."""
+class _Kept:
+    """The process's kept producer, its process id (a forked child must not use the parent's
+    socket), the queues declared on its connection, and the lock of the thread using it."""
 
-    producer: Any = None
-    pid: int = 0
-    declared: set[str]
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.producer: Any = None
+        self.pid = 0
+        self.declared: set[str] = set()
 
 
-_held = _Held()
+_kept = _Kept()
 
 
 def _publish_one(producer: Any, message: Outgoing, together: int = 1, *, declare: bool = True) -> None:
@@ -99,48 +106,91 @@ def _publish_one(producer: Any, message: Outgoing, together: int = 1, *, declare
     )
 
 
-def _producer() -> tuple[Any, bool]:
-    """This thread's producer, opened on first use; and whether it was opened just now."""
-    from config.celery import app
-
-    if _held.producer is not None and _held.pid == os.getpid():
-        return _held.producer, False
-    connection = app.connection_for_write()
-    _held.producer, _held.pid, _held.declared = connection.Producer(), os.getpid(), set()
-    return _held.producer, True
-
-
-def _drop_producer() -> None:
-    producer, _held.producer = _held.producer, None
-    with contextlib.suppress(Exception):  # already broken: nothing more to release
-        producer.connection.close()
-
-
-def _publish_batch(messages: Sequence[Outgoing]) -> bool:
-    """Publish on this thread's producer; False when a producer kept from earlier failed (its
-    connection went stale: the broker restarted, say), for the caller to try once more."""
-    producer, fresh = _producer()
-    declared = _held.declared
-    try:
-        with producer.batch():
-            for message in messages:
-                _publish_one(producer, message, len(messages), declare=message.queue not in declared)
-    except Exception:
-        _drop_producer()
-        if fresh:
-            raise
-        return False
-    # Declared once the batch went out: a batch that failed declares again next time.
-    declared.update(message.queue for message in messages)
-    return True
-
-
 def tasks_publish(messages: Sequence[Outgoing]) -> None:
     """Publish the messages, together (raises when the broker does not take them: none, or not
     all of them, may have gone out; the callers' outbox relay and redeliveries cover that)."""
     if not messages:
         return
-    if not _publish_batch(messages):
-        _publish_batch(messages)  # on a new connection: raises if this one fails too
+    if _kept.lock.acquire(blocking=False):
+        try:
+            _publish_kept(messages)
+        finally:
+            _kept.lock.release()
+    else:
+        _publish_pooled(messages)
     for message in messages:
         message_published(partial(tasks_publish, [message]))
+
+
+def _publish_pooled(messages: Sequence[Outgoing]) -> None:
+    from config.celery import app
+
+    with app.producer_or_acquire() as producer, producer.batch():
+        for message in messages:
+            _publish_one(producer, message, len(messages))
+
+
+def _publish_kept(messages: Sequence[Outgoing]) -> None:
+    """On the kept producer; a kept connection that fails is replaced and the batch sent again,
+    once (one opened just now that fails raises)."""
+    while True:
+        producer, fresh = _kept_producer()
+        failures = _broker_failures(producer)
+        try:
+            with producer.batch():
+                for message in messages:
+                    declare = message.queue not in _kept.declared
+                    _publish_one(producer, message, len(messages), declare=declare)
+        except failures:
+            _kept_drop()
+            if fresh:
+                raise
+            continue
+        except BaseException:  # a bug or an interrupt, maybe half-way through a frame
+            _kept_drop()
+            raise
+        # Declared once the batch went out: a batch that failed declares again next time.
+        _kept.declared.update(message.queue for message in messages)
+        return
+
+
+def _kept_producer() -> tuple[Any, bool]:
+    """The kept producer, opened on first use; and whether it was opened just now."""
+    from config.celery import app
+
+    if _kept.producer is not None and _kept.pid == os.getpid():
+        if not _spoke_while_idle(_kept.producer):
+            return _kept.producer, False
+        _kept_drop()
+    connection = app.connection_for_write()
+    _kept.producer, _kept.pid, _kept.declared = connection.Producer(), os.getpid(), set()
+    return _kept.producer, True
+
+
+def _kept_drop() -> None:
+    producer, _kept.producer = _kept.producer, None
+    if producer is not None and _kept.pid == os.getpid():
+        with contextlib.suppress(Exception):  # already broken: nothing more to release
+            producer.connection.close()
+
+
+def _spoke_while_idle(producer: Any) -> bool:
+    """Whether the broker sent something on the kept AMQP connection while it sat idle (a
+    Connection.Close before a restart, or its socket closed): a publish on it would be written to
+    the socket and lost without an error. (redis-py checks its own idle sockets.)"""
+    transport = getattr(getattr(producer.connection, "connection", None), "transport", None)
+    sock = getattr(transport, "sock", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except Exception:  # no socket any more
+        return True
+    return bool(readable)
+
+
+def _broker_failures(producer: Any) -> tuple[type[BaseException], ...]:
+    """What a broken connection raises on this transport (a Redis pipeline's failure comes
+    wrapped in kombu's BatchPublishError)."""
+    connection = producer.connection
+    return (*connection.connection_errors, *connection.channel_errors, BatchPublishError)

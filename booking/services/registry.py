@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from booking.services.declaration import Handler, InvalidDeclaration, Service, declaration_problems
 from orchestrator import commands as engine_commands
@@ -109,11 +110,16 @@ def _command_task(name: str) -> Any:
     def run(self: Any, body: Any) -> None:
         delivery = self.request.delivery_info or {}
         alone = not backlog_likely(self.request)
-        commands_take(name, body, queue=delivery.get("routing_key"), handlers=_handlers, alone=alone)
+        try:
+            commands_take(name, body, queue=delivery.get("routing_key"), handlers=_handlers, alone=alone)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away (a restart, a failover): nothing was done; try again shortly,
+            # as the orchestrator's tasks do. Past the last retry the step's timeout takes over.
+            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
     run.__name__ = name.replace(".", "_").replace("-", "_")
     run.__doc__ = f"The {name} command, with those waiting behind it (booking.services.batches)."
-    return app.task(name=name, bind=True, shared=False)(run)
+    return app.task(name=name, bind=True, shared=False, max_retries=10)(run)
 
 
 def services_all() -> list[Service]:

@@ -100,3 +100,31 @@ def test_a_command_called_directly_runs_alone(charges_waiting: list[Any], replie
     commands_take(CHARGE, charges_waiting[0], queue=None, handlers=command_handlers())
     assert Charge.objects.filter(status="charged").count() == 1
     assert broker_waiting(QUEUE) == 2
+
+
+def test_a_command_met_by_the_database_away_is_tried_again(
+    charges_waiting: list[Any], replies: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a PostgreSQL restart under a busy worker: the command is retried by its task, not
+    dropped until the step's timeout."""
+    from django.db import OperationalError
+
+    from booking.services import batches
+    from config.celery import app
+
+    broker_purge([QUEUE])
+    run_alone = batches.command_run
+    failures: list[str] = []
+
+    def away_twice(body: Any, **kwargs: Any) -> None:
+        if len(failures) < 2:
+            failures.append("away")
+            raise OperationalError("terminating connection due to administrator command")
+        run_alone(body, **kwargs)
+
+    monkeypatch.setattr(batches, "command_run", away_twice)
+    result = app.tasks[CHARGE].apply(args=(charges_waiting[0],))  # run here, retries included
+    assert result.successful(), result.traceback
+    assert failures == ["away", "away"]
+    assert Charge.objects.count() == 1
+    assert replies == [charges_waiting[0]["process_id"]]

@@ -1,5 +1,6 @@
 """A worker keeps its database connection from task to task while tasks keep coming, lets go of
-it after an error, and has the pool check it again after a quiet spell."""
+it after an error or when PostgreSQL ended it, and has the pool check it again after a quiet
+spell."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _backend() -> object:
 
 def _task(body: object = None) -> object:
     """What Celery's signals do around a task, with the task's own work in between."""
-    worker._recheck_connections_after_quiet()
+    worker._recheck_connections_before_task()
     result = _backend() if body is None else body
     worker._let_go_of_failed_connections()
     return result
@@ -30,7 +31,7 @@ def pooled(postgres_url: str) -> None:
     if not connection.settings_dict["OPTIONS"].get("pool"):
         pytest.skip("the test database has no connection pool")
     connection.close()
-    worker._last_task_ended = time.monotonic()
+    worker._quiet.last_task_ended = time.monotonic()
 
 
 def test_tasks_in_a_row_use_the_same_connection(pooled: None) -> None:
@@ -50,30 +51,33 @@ def test_a_connection_that_saw_an_error_is_let_go(pooled: None) -> None:
 def test_after_a_quiet_spell_the_pool_checks_the_connection_again(pooled: None) -> None:
     _task()
     assert connection.connection is not None
-    worker._last_task_ended = time.monotonic() - worker.CONNECTION_RECHECK_AFTER - 1
-    worker._recheck_connections_after_quiet()
+    worker._quiet.last_task_ended = time.monotonic() - worker.CONNECTION_RECHECK_AFTER - 1
+    worker._recheck_connections_before_task()
     assert connection.connection is None, "lent back, so that the pool checks it before lending it again"
 
 
-def test_a_terminated_backend_costs_one_failed_task_not_more(pooled: None) -> None:
-    """PostgreSQL restarted under a busy worker: the next task fails (and is retried by the
-    engine's tasks), the one after it runs on a fresh connection."""
+def test_a_backend_ended_while_idle_costs_no_failed_task(pooled: None, postgres_url: str) -> None:
+    """PostgreSQL restarted (or an administrator ended the backend) between two tasks: the worker
+    sees the notice it left on the idle connection and takes another before the task runs."""
+    import select
+
     import psycopg
 
     doomed = _task()
-    with psycopg.connect(_url(), autocommit=True) as admin:
+    socket = connection.connection.pgconn.socket
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [doomed])
-    from django.db import OperationalError
-
-    with pytest.raises(OperationalError):
-        _task()
-    worker._let_go_of_failed_connections()
+    readable, _, _ = select.select([socket], [], [], 10)
+    assert readable, "PostgreSQL left no notice on the connection it ended"
     assert _task() != doomed
 
 
-def _url() -> str:
-    settings = connection.settings_dict
-    return (
-        f"host={settings['HOST'] or 'localhost'} port={settings['PORT'] or 5432} "
-        f"user={settings['USER']} dbname={settings['NAME']}"
-    )
+def test_a_connection_left_in_a_transaction_is_rolled_back_not_kept(pooled: None) -> None:
+    from django.db import transaction
+
+    transaction.atomic().__enter__()  # a task that never ended its transaction (a bug)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE left_open (n int)")
+    worker._let_go_of_failed_connections()
+    assert not connection.in_atomic_block
+    assert _task() is not None, "the next task runs"
