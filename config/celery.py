@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import threading
 import time
 from typing import Any
 
 from celery import Celery, signals
+
+from config.sockets import spoke_while_idle
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -69,16 +70,14 @@ def _let_go_of_failed_connections(**kwargs: Any) -> None:
 
 
 def _spoke_while_idle(connection: Any) -> bool:
-    """Whether PostgreSQL sent something on an idle connection (a termination notice, or the
-    connection closed): readable with nothing asked."""
     pgconn = getattr(connection.connection, "pgconn", None)
     if pgconn is None:  # not psycopg (SQLite in embedded mode)
         return False
     try:
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
-    except Exception:  # no socket any more: the connection is gone
+        sock = pgconn.socket
+    except Exception:  # psycopg knows it is gone already
         return True
-    return bool(readable)
+    return spoke_while_idle(sock)
 
 
 @signals.setup_logging.connect

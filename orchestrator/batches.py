@@ -107,12 +107,11 @@ def more_messages(queue_name: str, *, tasks: Collection[str], limit: int) -> lis
         return pulled
     try:
         queue = _queue(queue_name)
-        in_one_go = _takes_in_one_go(queue)
         for message in _messages_get(queue, queue_name, limit):
             item = _pulled(message, tasks)
             if item is None:
                 message.requeue()
-                if in_one_go:
+                if _takes_in_one_go(queue):
                     continue
                 break
             pulled.append(item)

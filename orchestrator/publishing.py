@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from typing import Any
 from celery.utils.nodenames import anon_nodename
 from kombu.exceptions import BatchPublishError  # type: ignore[attr-defined]  # not in the stubs
 
+from config.sockets import spoke_while_idle
 from orchestrator.messages import message_published
 
 # What a task message's body carries besides its arguments (protocol 2): no callbacks or chain.
@@ -175,18 +175,12 @@ def _kept_drop() -> None:
 
 
 def _spoke_while_idle(producer: Any) -> bool:
-    """Whether the broker sent something on the kept AMQP connection while it sat idle (a
-    Connection.Close before a restart, or its socket closed): a publish on it would be written to
-    the socket and lost without an error. (redis-py checks its own idle sockets.)"""
+    """Whether the broker spoke on the kept AMQP connection while it sat idle: a publish on a
+    connection it closed would be written to the socket and lost without an error. (redis-py
+    checks its own idle sockets; other transports have no `sock` here.)"""
     transport = getattr(getattr(producer.connection, "connection", None), "transport", None)
     sock = getattr(transport, "sock", None)
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except Exception:  # no socket any more
-        return True
-    return bool(readable)
+    return sock is not None and spoke_while_idle(sock)
 
 
 def _broker_failures(producer: Any) -> tuple[type[BaseException], ...]:

@@ -67,34 +67,46 @@ def processes_lock(
 ) -> tuple[dict[str, Locked], set[str]]:
     """Lock the processes (in id order: two workers never deadlock) and read them, by id; and
     which of the message ids the history holds already."""
+    found: dict[str, Locked] = {}
+    seen: set[str] = set()  # the same on every row: the history, as the statement first saw it
+    changed_while_waiting = False
     with connection.cursor() as cursor:
         cursor.execute(_LOCK, {"processes": list(process_ids), "messages": list(message_ids)})
-        rows = cursor.fetchall()
-        seen: set[str] = set()
-        changed_while_waiting = False
-        for row in rows:
-            seen.update(row[-1])
-            changed_while_waiting |= row[-2] != row[9]
-        if changed_while_waiting:
+        for row in cursor.fetchall():
+            (
+                pk,
+                definition_id,
+                frozen_at,
+                workflow,
+                key,
+                status,
+                input_,
+                context,
+                state,
+                seq,
+                created,
+                seq_before_lock,
+                seen_then,
+            ) = row
+            seen.update(seen_then)
+            changed_while_waiting |= seq != seq_before_lock
+            instance = ProcessInstance(
+                id=pk,
+                definition_id=definition_id,
+                workflow_name=workflow,
+                business_key=key,
+                status=status,
+                input=_json(input_),
+                context=_json(context),
+                state=_json(state),
+                seq=seq,
+                created_at=created,
+            )
+            instance._state.adding = False  # a row of the table, not a new one
+            found[str(pk)] = Locked(instance, definition_id, frozen_at)
+        if changed_while_waiting:  # another transaction's history is not in `seen`: read again
             cursor.execute(_SEEN, [list(message_ids)])
             seen = {message_id for (message_id,) in cursor.fetchall()}
-    found = {}
-    for row in rows:
-        pk, definition_id, frozen_at, workflow, key, status, input_, context, state, seq, created = row[:11]
-        instance = ProcessInstance(
-            id=pk,
-            definition_id=definition_id,
-            workflow_name=workflow,
-            business_key=key,
-            status=status,
-            input=_json(input_),
-            context=_json(context),
-            state=_json(state),
-            seq=seq,
-            created_at=created,
-        )
-        instance._state.adding = False  # a row of the table, not a new one
-        found[str(pk)] = Locked(instance, definition_id, frozen_at)
     return found, seen
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from booking.services.declaration import Handler, InvalidDeclaration, Service, declaration_problems
 from orchestrator import commands as engine_commands
@@ -106,13 +105,14 @@ def _command_task(name: str) -> Any:
     from booking.services.batches import commands_take
     from config.celery import app
     from orchestrator.batches import backlog_likely
+    from orchestrator.processes import TRANSIENT_ERRORS
 
     def run(self: Any, body: Any) -> None:
         delivery = self.request.delivery_info or {}
         alone = not backlog_likely(self.request)
         try:
             commands_take(name, body, queue=delivery.get("routing_key"), handlers=_handlers, alone=alone)
-        except (OperationalError, InterfaceError) as exc:
+        except TRANSIENT_ERRORS as exc:
             # The database is away (a restart, a failover): nothing was done; try again shortly,
             # as the orchestrator's tasks do. Past the last retry the step's timeout takes over.
             raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
