@@ -158,6 +158,8 @@ elif DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    # Django's backend, each transaction's BEGIN sent with its first statement (config.postgresql).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # A bounded pool per process: an ASGI server runs each request in a thread of its own,

@@ -77,7 +77,7 @@ def test_production_mode_with_postgres_and_redis(tmp_path: Path) -> None:
     )
     assert s["mode"] == "production"
     assert s["debug"] is False
-    assert s["engine"] == "django.db.backends.postgresql"
+    assert s["engine"] == "config.postgresql"  # Django's, BEGIN sent with the first statement
     assert s["db_name"] == "orchestrator"
     assert s["conn_health_checks"] is True
     assert s["broker"] == "redis://cache.internal:6379/2"
