@@ -3,6 +3,11 @@
 Each chain is HOPS tasks, each sending the next; the last pushes its start and end times to a
 Redis list the benchmark waits on (BLPOP: no polling). Run its workers with
 `celery --app bench.chain worker --pool solo --queues bench-chain`.
+
+With BENCH_CHAIN_DURABLE (and BENCH_CHAIN_DATABASE_URL) each hop also writes to PostgreSQL before it
+sends the next, the least a durable engine's hop does: 1, one row written and committed in one
+round trip; 2, a row locked and read first, in a round trip of its own (as a transition reads the
+state it decides on). `python -m bench.floor` compares them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import os
 import time
 
+import psycopg
 import redis
 from celery import Celery
 
@@ -30,9 +36,34 @@ app.conf.update(
 _results = redis.Redis.from_url(app.conf.broker_url)
 
 
+DURABLE = int(os.environ.get("BENCH_CHAIN_DURABLE", "0"))
+_database: list[psycopg.Connection[tuple[object, ...]]] = []
+
+
+def _written(remaining: int, started: float) -> None:
+    """The hop's durable write (BENCH_CHAIN_DURABLE), on the worker's own connection."""
+    if not _database:
+        _database.append(psycopg.connect(os.environ["BENCH_CHAIN_DATABASE_URL"], autocommit=True))
+        _database[0].execute(
+            "CREATE TABLE IF NOT EXISTS bench_chain_hops (chain float8, hop int, PRIMARY KEY (chain, hop))"
+        )
+    # BEGIN and COMMIT go in the statement's own message (the simple query protocol).
+    cursor = psycopg.ClientCursor(_database[0])
+    if DURABLE >= 2:
+        cursor.execute(
+            "BEGIN; SELECT hop FROM bench_chain_hops WHERE chain = %s ORDER BY hop LIMIT 1 FOR UPDATE",
+            [started],
+        )
+        cursor.execute("INSERT INTO bench_chain_hops VALUES (%s, %s); COMMIT", [started, remaining])
+    else:
+        cursor.execute("BEGIN; INSERT INTO bench_chain_hops VALUES (%s, %s); COMMIT", [started, remaining])
+
+
 @app.task(name="bench.hop")
 def hop(remaining: int, started: float) -> None:
     """One hop; the last records the chain's start and end (time.time(): one machine, one clock)."""
+    if DURABLE:
+        _written(remaining, started)
     if remaining > 1:
         hop.apply_async((remaining - 1, started), queue=QUEUE)
     else:
