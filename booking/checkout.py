@@ -171,6 +171,8 @@ def progress(booking: Booking) -> dict[str, Any]:
             ProcessStatus.COMPLETED: "Your trip is booked. Have a good journey!",
             ProcessStatus.COMPENSATED: f"We could not book your trip. {undone}",
             ProcessStatus.CANCELLED: f"Your booking was cancelled. {undone}",
+            # Ended by our team without the usual undo: they settle what was done with you.
+            ProcessStatus.TERMINATED: "Our team has closed this booking and will contact you about it.",
             ProcessStatus.WAITING: "This is taking longer than usual: our team has been told and is on it.",
         }.get(ProcessStatus(status), "We are booking your trip…"),
     }

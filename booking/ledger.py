@@ -22,7 +22,7 @@ from orchestrator.definitions import declared_commands, definition_for_run
 from orchestrator.engine.types import Definition, State, StepState
 from orchestrator.models import ProcessInstance
 from orchestrator.selectors import state_of
-from orchestrator.status import StepStatus
+from orchestrator.status import ProcessStatus, StepStatus
 
 
 def effects_by_process(process_ids: Iterable[object]) -> dict[str, list[Effect]]:
@@ -104,7 +104,7 @@ class LedgerLine:
 
     effect: Effect
     # compensated, pending compensation, compensation failed, in doubt, NOT compensated,
-    # kept on purpose, kept or not needed
+    # kept on purpose, left in place (terminated), kept or not needed
     compensation: str
 
 
@@ -122,6 +122,8 @@ def compensation_standing(effect: Effect, step: StepState | None, state: State, 
         return "in doubt"
     if effect.in_place and state.status.is_undone:
         return "kept on purpose" if kept else "NOT compensated"
+    if effect.in_place and state.status == ProcessStatus.TERMINATED:
+        return "left in place (terminated)"
     return "kept" if effect.in_place else "not needed"
 
 

@@ -21,6 +21,7 @@ class ActionName(enum.StrEnum):
     RESUME = "resume"
     COMPENSATE = "compensate"
     CANCEL = "cancel"
+    TERMINATE = "terminate"
 
 
 class StepUse(enum.Enum):
@@ -36,7 +37,8 @@ class OperatorAction:
     event: str  # the EventType recorded in the history
     permission: str
     step: StepUse
-    destructive: bool = False  # undoes what services did: asks twice as loudly
+    # Cannot be taken back (it undoes what services did, or ends the process): asks twice as loudly.
+    destructive: bool = False
     # A plain retry asks the service again what it was asked already: a reason helps the history,
     # but an operator fixing a failing process from the list need not write one.
     needs_reason: bool = True
@@ -83,6 +85,15 @@ ACTIONS: dict[str, OperatorAction] = {
             "Cancel process",
             EventType.OPERATOR_CANCELLED,
             "orchestrator.cancel_process",
+            StepUse.NONE,
+            destructive=True,
+        ),
+        # Ends the process at once and undoes nothing: a test booking, one settled by hand.
+        OperatorAction(
+            ActionName.TERMINATE,
+            "Terminate…",
+            EventType.OPERATOR_TERMINATED,
+            "orchestrator.terminate_process",
             StepUse.NONE,
             destructive=True,
         ),

@@ -139,6 +139,7 @@ class ProcessInstance(models.Model):
             ("retry_step", "Can retry a step"),
             ("skip_step", "Can skip a step"),
             ("cancel_process", "Can cancel a process"),
+            ("terminate_process", "Can terminate a process without undoing anything"),
             ("compensate_process", "Can compensate a process"),
             ("pause_process", "Can pause and resume a process"),
             ("bulk_act", "Can run bulk actions"),

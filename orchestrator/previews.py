@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.actions import ActionName, OperatorAction, StepUse, action_get
 from orchestrator.commands import command_get, command_summary, output_validate
-from orchestrator.engine.decide import ActionNotAllowed, check_operator_action
+from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, stays_on_terminate
 from orchestrator.engine.preview import Plan, plan
 from orchestrator.engine.summary import retry_target
 from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State
@@ -163,6 +163,8 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
         ]
     if action == ActionName.RESUME:
         return ["Commands held while paused are sent now; the process goes on from where it is."]
+    if action == ActionName.TERMINATE:
+        return _terminate_lines(definition, state)
     if action in (ActionName.CANCEL, ActionName.COMPENSATE):
         running = [key for key, st in state.steps.items() if st.status == StepStatus.RUNNING]
         return [f"Wait for {key} (under way now) to answer, then undo, newest first:" for key in running]
@@ -194,6 +196,23 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
             f"The service was asked before: first {spec.compensation} is sent under the step's key, "
             "so nothing it did is left beside your work (harmless if it never acted)."
         )
+    return lines
+
+
+def _terminate_lines(definition: Definition, state: State) -> list[str]:
+    lines = [
+        "End the process now, without undoing anything: no command is sent any more, and answers "
+        "still on their way are recorded and change nothing."
+    ]
+    left = stays_on_terminate(definition, state)
+    if not left:
+        return [*lines, "No service did anything a cancel would undo: nothing is left in place."]
+    lines.append("Left in place, for you to settle outside the engine:")
+    for step, why in left:
+        spec = definition.step(step)
+        assert spec.compensation is not None  # only undoable steps are left in place
+        done = command_summary(spec.command, input=state.input)
+        lines.append(f"{step}: {done} ({why}); not sent: {_undo_summary(definition, state, step)}")
     return lines
 
 

@@ -19,6 +19,9 @@ class ProcessStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     COMPENSATED = "compensated", "Compensated"
     CANCELLED = "cancelled", "Cancelled"
+    # Ended at once by an operator, nothing undone: what services did stays, on purpose (a test
+    # booking, one the provider settled by hand).
+    TERMINATED = "terminated", "Terminated"
 
     @classmethod
     def read(cls, value: str) -> ProcessStatus:
@@ -28,7 +31,7 @@ class ProcessStatus(models.TextChoices):
 
     @classmethod
     def terminal(cls) -> frozenset[ProcessStatus]:
-        return frozenset({cls.COMPLETED, cls.COMPENSATED, cls.CANCELLED})
+        return frozenset({cls.COMPLETED, cls.COMPENSATED, cls.CANCELLED, cls.TERMINATED})
 
     @classmethod
     def undone(cls) -> frozenset[ProcessStatus]:

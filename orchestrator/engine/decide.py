@@ -357,6 +357,10 @@ def _apply_operator(definition: Definition, s: State, event: Event) -> str:
     elif kind == EventType.OPERATOR_CANCELLED:
         s.cancel_requested = True
         _enter_compensation(s)
+    elif kind == EventType.OPERATOR_TERMINATED:
+        _end(s, ProcessStatus.TERMINATED, event.at)
+        left = stays_on_terminate(definition, s)
+        return "terminated; left in place: " + (", ".join(f"{k} ({why})" for k, why in left) or "nothing")
     elif kind == EventType.OPERATOR_COMPENSATED:
         if s.compensating:
             for st in s.steps.values():
@@ -405,6 +409,28 @@ def _apply_operator(definition: Definition, s: State, event: Event) -> str:
     return ""
 
 
+def stays_on_terminate(definition: Definition, state: State) -> list[tuple[str, str]]:
+    """What a terminate leaves in place, as (step, why): each step whose service did, or may still
+    do, something a cancel would undo, and that nothing will undo now."""
+    left = []
+    for spec in definition.steps:
+        st = state.steps[spec.key]
+        if spec.compensation is None or st.refused or st.attempt == 0:
+            continue
+        if st.status in (StepStatus.COMPENSATED, StepStatus.SKIPPED) or st.voided:
+            continue  # undone, or settled by an operator's skip
+        if st.status == StepStatus.SUCCEEDED:
+            why = "done"
+        elif st.status in COMPENSATION_IN_PROGRESS:
+            why = "its undo is not finished"
+        elif st.status == StepStatus.RUNNING or st.in_doubt:
+            why = "may still act"
+        else:
+            why = "may have acted"
+        left.append((spec.key, why))
+    return left
+
+
 def _finish_skip(s: State, spec: StepSpec, st: StepState) -> None:
     st.status = StepStatus.SKIPPED
     st.output = st.skip_output or {}
@@ -441,6 +467,8 @@ def _clear_timers(st: StepState) -> None:
 
 def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
     commands: list[Command] = []
+    if s.status in ProcessStatus.terminal():  # ended by the event itself (a terminate)
+        return commands
     if not s.paused:
         if s.compensating:
             commands += _advance_compensation(definition, s, at)

@@ -42,6 +42,8 @@ class EventType:
     OPERATOR_COMPENSATED = "operator.compensated"
     OPERATOR_PAUSED = "operator.paused"
     OPERATOR_RESUMED = "operator.resumed"
+    # Ends the process at once, without undoing anything (unlike a cancel).
+    OPERATOR_TERMINATED = "operator.terminated"
 
     REPLIES = frozenset({STEP_SUCCEEDED, STEP_FAILED, COMPENSATION_SUCCEEDED, COMPENSATION_FAILED})
     TIMERS = frozenset({STEP_TIMED_OUT, STEP_RETRY_DUE, COMPENSATION_TIMED_OUT, COMPENSATION_RETRY_DUE})
@@ -53,6 +55,7 @@ class EventType:
             OPERATOR_COMPENSATED,
             OPERATOR_PAUSED,
             OPERATOR_RESUMED,
+            OPERATOR_TERMINATED,
         }
     )
     ALL = frozenset({PROCESS_STARTED}) | REPLIES | TIMERS | OPERATOR

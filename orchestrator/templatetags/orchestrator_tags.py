@@ -16,6 +16,7 @@ ICONS: dict[str, str] = {
     ProcessStatus.COMPLETED: "✔",
     ProcessStatus.COMPENSATED: "↩",
     ProcessStatus.CANCELLED: "✖",
+    ProcessStatus.TERMINATED: "■",
     # steps (running, failed, compensating and compensated read as the processes' do)
     StepStatus.PENDING: "○",
     StepStatus.RETRYING: "⟳",

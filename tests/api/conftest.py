@@ -17,6 +17,7 @@ ALL = [
     "retry_step",
     "skip_step",
     "cancel_process",
+    "terminate_process",
     "compensate_process",
     "pause_process",
     "view_servicefaults",

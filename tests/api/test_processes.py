@@ -304,3 +304,18 @@ def test_a_process_input_its_commands_cannot_read_is_refused(api: ApiClient) -> 
     assert response.status_code == 422
     assert "input for payments.charge: reference: Field required" in response.json()["detail"]
     assert not ProcessInstance.objects.filter(business_key="ext-2").exists()
+
+
+def test_terminate_through_the_api_needs_its_own_permission(api: ApiClient, make_client: Any) -> None:
+    process_id = api.call("post", "/api/processes", START).json()["id"]
+    url = f"/api/processes/{process_id}/actions/terminate"
+    canceller = make_client("canceller", ["cancel_process"])
+    assert canceller.call("post", url, {"reason": "x"}).status_code == 403
+    response = api.call("post", url, {"reason": "a test booking"})
+    assert response.status_code == 202
+    assert response.json() == {"process_id": process_id, "status": "terminated"}
+    again = api.call("post", url, {"reason": "twice"})
+    assert again.status_code == 409
+    assert "terminated" in again.json()["detail"]
+    listed = api.call("get", "/api/processes?status=terminated").json()
+    assert [p["id"] for p in listed["items"]] == [process_id]

@@ -14,6 +14,7 @@ from booking.ledger import ledger_details, ledger_lines, money_problems
 from booking.models import Booking, Reservation
 from orchestrator.definitions import definition_save
 from orchestrator.engine.types import StepSpec
+from orchestrator.models import Outbox
 from tests.support.engine import SentTasks, deliver_all
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +98,31 @@ def test_a_payment_kept_on_purpose_is_not_refunded_and_everyone_is_told(
     page = user_with("vic", permissions=READ_PERMISSIONS).get(f"/processes/{process.pk}/").content.decode()
     assert "This workflow keeps what payment did when it compensates" in page
     assert "not undone on compensation" in page
+
+
+def test_what_a_terminate_leaves_in_place_is_marked_so_and_is_no_money_problem(
+    sent_tasks: SentTasks, trip_workflows: None
+) -> None:
+    from orchestrator.processes import operator_act
+    from tests.support.engine import reply_take, service_run
+    from tests.support.people import an_operator
+
+    booking = booking_create(workflow="trip-booking", **TRIP)
+    process = booking.process
+    assert process is not None
+    charge = Outbox.objects.get(process=process)  # the first command: the payment
+    service_run(charge.task_name, charge.body)  # the real payment service charges
+    (reply,) = [call["args"][0] for call in sent_tasks.calls if call["name"] == "orchestrator.event"]
+    reply_take(reply)
+    operator_act(
+        process_id=str(process.pk), action="terminate", user=an_operator(), reason="settled by phone"
+    )
+    process.refresh_from_db()
+    assert process.status == "terminated"
+    (line,) = ledger_lines(process)
+    assert (line.effect.step, line.effect.in_place, line.compensation) == (
+        "payment",
+        True,
+        "left in place (terminated)",
+    )
+    assert money_problems([booking]) == []  # left on purpose, with a reason in the history

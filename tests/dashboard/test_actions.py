@@ -26,7 +26,7 @@ def test_a_user_without_permission_sees_no_action_and_gets_403_on_a_forged_post(
     process = waiting_for_operator()
     page = viewer.get(f"/processes/{process.pk}/").content.decode()
     assert "data-action=" not in page
-    for action in ("retry", "skip", "cancel", "compensate", "pause", "resume"):
+    for action in ("retry", "skip", "cancel", "compensate", "pause", "resume", "terminate"):
         forged = viewer.post(f"/processes/{process.pk}/actions/{action}/", {"step": "payment", "reason": "x"})
         assert forged.status_code == 403, action
     assert HistoryEntry.objects.filter(process=process).count() == 2
@@ -198,3 +198,23 @@ def test_compensate_now_retries_failed_compensations(operator: Client) -> None:
     assert (refund.command, refund.attempt) == ("payments.refund", 2)
     process.refresh_from_db()
     assert process.status == "compensating"
+
+
+def test_terminate_from_the_page_names_what_stays_then_ends_at_once(operator: Client) -> None:
+    process = book(FRAGILE_TRIP).process
+    assert process is not None
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    page = operator.get(f"/processes/{process.pk}/").content.decode()
+    assert 'data-action="terminate"' in page
+    dialog = operator.get(f"/processes/{process.pk}/actions/terminate/").content.decode()
+    assert "End the process now, without undoing anything" in dialog
+    assert (
+        "payment: charge 420.00 EUR to Ada Lovelace (done); not sent: refund 420.00 EUR (payment pay_1)"
+        in dialog
+    )
+    assert "The process ends terminated" in dialog
+    operator.post(f"/processes/{process.pk}/actions/terminate/", {"reason": "settled by phone"})
+    process.refresh_from_db()
+    assert process.status == "terminated"
+    page = operator.get(f"/processes/{process.pk}/").content.decode()
+    assert 'data-action="cancel"' not in page  # nothing applies any more

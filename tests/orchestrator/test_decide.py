@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, retry_delay
+from orchestrator.engine.decide import (
+    ActionNotAllowed,
+    check_operator_action,
+    retry_delay,
+    stays_on_terminate,
+)
 from orchestrator.engine.types import COMPENSATION, EventType, RetryPolicy
 from orchestrator.status import OnExhausted
 from tests.orchestrator.harness import Harness, trip_definition
@@ -421,3 +426,55 @@ def test_a_step_blocked_behind_a_refused_after_compensation_step_does_not_hold_t
     h.fail("notify_cancelled", business=True)
     assert h.status() == "compensated"
     assert h.status("survey") == "pending"
+
+
+# --- terminate: end at once, undo nothing -----------------------------------------------------
+
+
+def test_terminate_ends_at_once_and_undoes_nothing() -> None:
+    h = Harness(trip_definition())
+    run_to_hotel(h)  # payment and flight done, the hotel under way
+    decision = h.operator(EventType.OPERATOR_TERMINATED)
+    assert decision.commands == ()
+    assert h.status() == "terminated"
+    assert h.state.ended_at == h.now
+    assert h.state.next_wake_up() is None  # the hotel's timeout will not fire
+    assert decision.note == "terminated; left in place: payment (done), flight (done), hotel (may still act)"
+    assert stays_on_terminate(h.definition, h.state) == [
+        ("payment", "done"),
+        ("flight", "done"),
+        ("hotel", "may still act"),
+    ]
+    # The hotel answers late: recorded, nothing sent, still terminated.
+    assert h.succeed("hotel", confirmation="H-1") == []
+    assert h.status() == "terminated"
+    assert h.status("flight") == "succeeded"  # nothing was undone
+    assert h.replayed() == h.state
+
+
+def test_terminate_applies_to_a_waiting_or_paused_process_but_not_an_ended_one() -> None:
+    h = Harness(trip_definition(max_attempts=1))
+    h.start()
+    h.fail("payment")  # out of attempts: waits for an operator
+    assert h.status() == "waiting"
+    h.operator(EventType.OPERATOR_TERMINATED)
+    assert h.status() == "terminated"
+    assert stays_on_terminate(h.definition, h.state) == [("payment", "may have acted")]
+    with pytest.raises(ActionNotAllowed, match="terminated; nothing can be done any more"):
+        check_operator_action(h.definition, h.state, EventType.OPERATOR_TERMINATED, None)
+
+    paused = Harness(trip_definition())
+    paused.start()
+    paused.operator(EventType.OPERATOR_PAUSED)
+    assert paused.status() == "paused"
+    assert paused.operator(EventType.OPERATOR_TERMINATED).commands == ()
+    assert paused.status() == "terminated"
+    assert paused.replayed() == paused.state
+
+
+def test_terminate_leaves_nothing_when_nothing_was_done_or_all_was_undone() -> None:
+    h = Harness(trip_definition())
+    h.start()
+    h.fail("payment", business=True)  # card declined: refused, nothing to undo
+    h.operator(EventType.OPERATOR_TERMINATED)
+    assert stays_on_terminate(h.definition, h.state) == []

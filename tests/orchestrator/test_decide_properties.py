@@ -25,7 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_statistic
 from hypothesis import strategies as st
 
-from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, due_timer_events
+from orchestrator.engine.decide import (
+    ActionNotAllowed,
+    check_operator_action,
+    due_timer_events,
+    stays_on_terminate,
+)
 from orchestrator.engine.types import (
     ACTION,
     COMPENSATION,
@@ -286,3 +291,59 @@ def test_every_process_ends_safely_whatever_the_network_does(
                 assert not (record.outcome == "done" and not record.undone), f"{spec.key} left done"
     if state.status == ProcessStatus.WAITING:
         assert operator_moves(h), "waiting for an operator who can do nothing"
+
+
+@settings(
+    max_examples=int(os.environ.get("DECIDE_EXAMPLES", 400)) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(definition=definitions(), data=st.data())
+def test_after_a_terminate_nothing_is_sent_or_undone_whatever_arrives(
+    definition: Definition, data: st.DataObject
+) -> None:
+    h = Harness(definition)
+    world = World(h)
+    world.feed(Event(type=EventType.PROCESS_STARTED, at=h.now, message_id="start", payload={"input": {}}))
+    for _ in range(data.draw(st.integers(0, 40), label="moves before the terminate")):
+        if h.state.status in ProcessStatus.terminal():
+            return  # ended on its own: nothing to terminate
+        if world.commands:
+            command = world.commands.pop(0)
+            outcome = data.draw(st.sampled_from(["done", "technical", "refused"]))
+            if command.kind == COMPENSATION and outcome == "refused":
+                outcome = "technical"
+            world.serve(command, outcome, reply_lost=data.draw(st.booleans()))
+        elif world.replies:
+            world.feed(Event(**{**world.replies.pop(0).__dict__, "at": h.now}))
+        elif (wake := h.state.next_wake_up()) is not None:
+            h.now = max(h.now, wake) + timedelta(milliseconds=1)
+            for event in due_timer_events(h.state, h.now):
+                world.feed(event)
+        else:
+            break
+    if h.state.status in ProcessStatus.terminal():
+        return
+    left = stays_on_terminate(definition, h.state)
+    world.feed(Event(type=EventType.OPERATOR_TERMINATED, at=h.now, message_id=world.next_id(), actor="ops"))
+    assert h.state.status == ProcessStatus.TERMINATED
+    assert h.state.next_wake_up() is None
+    sent, steps = len(h.sent), {key: st.status for key, st in h.state.steps.items()}
+    # Everything still in the network arrives, twice, and a day passes.
+    for command in list(world.commands):
+        world.serve(command, "done", reply_lost=False)
+    for reply in [*world.replies, *world.replies]:
+        world.feed(Event(**{**reply.__dict__, "at": h.now, "message_id": world.next_id()}))
+    h.now += timedelta(days=1)
+    assert due_timer_events(h.state, h.now) == []
+    assert len(h.sent) == sent, "a terminated process sent a command"
+    assert {key: st.status for key, st in h.state.steps.items()} == steps
+    assert h.state.status == ProcessStatus.TERMINATED
+    assert h.replayed() == h.state
+    # What it left in place is what a cancel would have had to undo (the preview names it).
+    for spec in definition.steps:
+        record = world.records.get(spec.key)
+        if spec.compensation and record is not None and record.outcome == "done" and not record.undone:
+            step_state = h.state.steps[spec.key]
+            if step_state.status != StepStatus.SKIPPED:
+                assert spec.key in [key for key, _ in left], f"{spec.key} left done but not named"

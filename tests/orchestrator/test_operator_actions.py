@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from orchestrator.engine.decide import ActionNotAllowed
-from orchestrator.models import HistoryEntry, ProcessInstance
+from orchestrator.models import HistoryEntry, Outbox, ProcessInstance
 from orchestrator.processes import ProcessNotFound, operator_act, process_start
 from tests.support.engine import answer, last_command
 from tests.support.people import an_operator
@@ -122,3 +122,25 @@ def test_the_engine_itself_refuses_a_user_without_the_actions_permission() -> No
         ("process.started", ""),
         ("operator.paused", "paul"),
     ]
+
+
+def test_terminate_ends_at_once_undoes_nothing_and_sends_nothing_more() -> None:
+    process = started()
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    sent = Outbox.objects.filter(process=process).count()  # the charge, and the flight under way
+    with pytest.raises(PermissionDenied, match=r"orchestrator\.terminate_process"):
+        canceller = an_operator("c", permissions=["cancel_process"])
+        operator_act(process_id=str(process.pk), action="terminate", user=canceller)
+    operator_act(process_id=str(process.pk), action="terminate", user=an_operator(), reason="a test booking")
+    process.refresh_from_db()
+    assert (process.status, process.ended_at is not None, process.wake_at) == ("terminated", True, None)
+    row = HistoryEntry.objects.filter(process=process).order_by("-seq").first()
+    assert row is not None
+    assert (row.type, row.actor, row.reason) == ("operator.terminated", "ops", "a test booking")
+    # The flight answers late: recorded, nothing undone, nothing sent.
+    answer(last_command(process, "flight"), pnr="XY12ZQ")
+    process.refresh_from_db()
+    assert process.status == "terminated"
+    assert Outbox.objects.filter(process=process).count() == sent
+    with pytest.raises(ActionNotAllowed, match="terminated"):
+        operator_act(process_id=str(process.pk), action="cancel", user=an_operator(), reason="too late")

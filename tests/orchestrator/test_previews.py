@@ -110,3 +110,32 @@ def test_the_plan_is_pure_and_leaves_the_state_alone(trip_workflows: None) -> No
     assert state == before  # decide works on copies
     assert sent_names(plan(definition, state, event).commands) == sent_names(first.commands)
     assert first.complete
+
+
+def test_the_terminate_preview_names_what_stays_in_place_and_the_engine_does_just_that(
+    trip_workflows: None,
+) -> None:
+    process = _trip(trip_workflows)
+    answer(last_command(process, "payment"), payment_id="pay_1", amount="420.00", currency="EUR")
+    answer(last_command(process, "flight"), pnr="XY12ZQ")
+    process.refresh_from_db()
+
+    said = preview(definition_of(process), state_of(process), "terminate", at=timezone.now())
+    assert said.refusal == ""
+    assert said.commands == ()
+    assert said.ends == ProcessStatus.TERMINATED
+    left = [line for line in said.lines if line.startswith(("payment:", "flight:", "hotel:"))]
+    assert left[:2] == [
+        "payment: charge 420.00 EUR to Ada Lovelace (done); not sent: refund 420.00 EUR (payment pay_1)",
+        "flight: book the flight CDG→JFK (done); not sent: cancel flight PNR XY12ZQ",
+    ]
+    assert left[2].startswith("hotel: book Grand Hotel (may still act); not sent: ")
+    assert len(left) == 3  # nothing was asked of the notification step
+    assert said.lines[-1] == "The process ends terminated."
+
+    last = _last_id(process)
+    operator_act(process_id=str(process.pk), action="terminate", user=an_operator(), reason="test booking")
+    answer(last_command(process, "hotel"), confirmation="H-1")  # a late answer changes nothing
+    process.refresh_from_db()
+    assert process.status == ProcessStatus.TERMINATED
+    assert _sent_after(process, last) == []

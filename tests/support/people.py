@@ -15,6 +15,7 @@ OPERATOR_PERMISSIONS = [
     "retry_step",
     "skip_step",
     "cancel_process",
+    "terminate_process",
     "compensate_process",
     "pause_process",
     "bulk_act",
