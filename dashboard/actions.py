@@ -64,8 +64,8 @@ def preview(definition: Definition, state: State, action: str, step: str | None 
 def skip_fields(definition: Definition, state: State, step: str) -> list[dict[str, Any]]:
     """The output fields an operator fills in to skip a step (none to skip a compensation)."""
     st = state.steps[step]
-    if st.status.is_compensation:
-        return []
+    if st.status.is_compensation or definition.step(step).wait is not None:
+        return []  # nothing declared to fill in: a compensation, or a wait (it sends no command)
     model = command_get(definition.step(step).command).output
     fields = []
     for name, info in model.model_fields.items():

@@ -98,8 +98,12 @@ class Tally:
         if kind == EventType.PROCESS_STARTED:
             self.started = before.seq == 0
             return
-        if event.step is None or event.step not in before.steps:
-            return
+        if (
+            event.step is None
+            or event.step not in before.steps
+            or definition.step(event.step).wait is not None
+        ):
+            return  # a wait step sends no command: no service's figures
         if kind in EventType.REPLIES:
             spec = definition.step(event.step)
             step = before.steps[event.step]

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from orchestrator.commands import commands_all
-from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
+from orchestrator.engine.types import (
+    Definition,
+    EarlySignal,
+    OnTimeout,
+    RetryPolicy,
+    SignalSpec,
+    StepSpec,
+    WaitKind,
+    WaitSpec,
+)
 from orchestrator.engine.validate import Problem, deadline_problems, definition_problems, kept_steps
 from orchestrator.models import StepDefinition, WorkflowDefinition
 from orchestrator.status import DefinitionStatus, OnExhausted, StepPhase
@@ -39,12 +51,72 @@ def step_spec(row: StepDefinition) -> StepSpec:
         phase=StepPhase(row.phase),
         params=dict(row.params or {}),
         keep_on_compensation=row.keep_on_compensation,
+        wait=wait_from_json(row.key, row.wait) if row.wait else None,
     )
+
+
+def wait_from_json(step: str, data: Any) -> WaitSpec:
+    """A wait step's spec from its stored JSON; InvalidDefinition, naming the step, if it is not one."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("a JSON object")
+        return WaitSpec(
+            kind=WaitKind(data["kind"]),
+            signals=tuple(str(name) for name in data.get("signals", ())),
+            fail_on=tuple(str(name) for name in data.get("fail_on", ())),
+            on_timeout=OnTimeout(data.get("on_timeout", OnTimeout.FAIL)),
+            seconds=float(data.get("seconds", 0.0)),
+            until=str(data.get("until", "")),
+            offset=float(data.get("offset", 0.0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidDefinition([Problem(step, "wait", f"not a wait: {exc}")]) from None
+
+
+def wait_to_json(wait: WaitSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": wait.kind.value}
+    if wait.kind == WaitKind.SIGNAL:
+        data |= {
+            "signals": list(wait.signals),
+            "fail_on": list(wait.fail_on),
+            "on_timeout": wait.on_timeout.value,
+        }
+    elif wait.kind == WaitKind.SLEEP:
+        data["seconds"] = wait.seconds
+    else:
+        data |= {"until": wait.until, "offset": wait.offset}
+    return data
+
+
+def signals_from_json(data: Any) -> tuple[SignalSpec, ...]:
+    """A workflow's signals from their stored JSON; InvalidDefinition if they are not."""
+    try:
+        if not isinstance(data, list):
+            raise TypeError("a JSON list")
+        return tuple(
+            SignalSpec(
+                name=str(item["name"]),
+                schema=dict(item.get("schema") or {}),
+                early=EarlySignal(item.get("early", EarlySignal.KEEP)),
+            )
+            for item in data
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidDefinition([Problem(None, "signals", f"not a list of signals: {exc}")]) from None
+
+
+def signals_to_json(signals: tuple[SignalSpec, ...]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "schema": s.schema, "early": s.early.value} for s in signals]
 
 
 def definition_compile(definition: WorkflowDefinition) -> Definition:
     steps = tuple(step_spec(row) for row in definition.steps.all())
-    return Definition(name=definition.name, version=definition.version, steps=steps)
+    return Definition(
+        name=definition.name,
+        version=definition.version,
+        steps=steps,
+        signals=signals_from_json(definition.signals or []),
+    )
 
 
 def declared_commands() -> dict[str, str | None]:
@@ -57,9 +129,39 @@ def kept_steps_of(definition: Definition) -> list[str]:
 
 
 def definition_check(definition: Definition) -> None:
-    problems = definition_problems(definition, declared_commands())
+    problems = definition_problems(definition, declared_commands()) + schema_problems(definition)
     if problems:
         raise InvalidDefinition(problems)
+
+
+def schema_problems(definition: Definition) -> list[Problem]:
+    """The signals whose data schema is not a JSON Schema (the engine does not read schemas)."""
+    return [
+        Problem(None, "signals", f"{signal.name}: its schema is not a JSON Schema: {invalid.message}")
+        for signal in definition.signals
+        if (invalid := _schema_error(signal.schema)) is not None
+    ]
+
+
+def _schema_error(schema: dict[str, Any]) -> SchemaError | None:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as invalid:
+        return invalid
+    return None
+
+
+def signal_data_problem(signal: SignalSpec, data: Any) -> str:
+    """What is wrong with a signal's data against its declared JSON Schema, naming the field
+    ("data.amount: 'ten' is not of type 'number'"); "" when nothing is."""
+    errors = sorted(
+        Draft202012Validator(signal.schema).iter_errors(data), key=lambda e: list(e.absolute_path)
+    )
+    if not errors:
+        return ""
+    first = errors[0]
+    where = ".".join(["data", *(str(part) for part in first.absolute_path)])
+    return f"{where}: {first.message}"
 
 
 # Frozen definitions never change, so each worker keeps the compiled form. The key includes
@@ -120,13 +222,14 @@ def definition_save(
     activate: bool = False,
     deadline: timedelta | None = None,
     deadline_reason: str = "",
+    signals: tuple[SignalSpec, ...] = (),
 ) -> WorkflowDefinition:
     """Create (or replace, while unused) one version of a workflow, validated first.
 
     `deadline`: how long after its start a process should have ended (the attention view shows
     those past it), and `deadline_reason` why, in a few words.
     """
-    compiled = Definition(name=name, version=version, steps=tuple(steps))
+    compiled = Definition(name=name, version=version, steps=tuple(steps), signals=tuple(signals))
     definition_check(compiled)
     if problems := deadline_problems(deadline.total_seconds() if deadline is not None else None):
         raise InvalidDefinition(problems)
@@ -137,6 +240,7 @@ def definition_save(
     row.description = description
     row.deadline = deadline
     row.deadline_reason = deadline_reason
+    row.signals = signals_to_json(tuple(signals))
     row.steps.all().delete()
     StepDefinition.objects.bulk_create(
         StepDefinition(
@@ -156,11 +260,12 @@ def definition_save(
             phase=spec.phase,
             params=spec.params,
             keep_on_compensation=spec.keep_on_compensation,
+            wait=wait_to_json(spec.wait) if spec.wait is not None else None,
         )
         for index, spec in enumerate(steps)
     )
     # Never write frozen_at from here: only definition_freeze sets it, under the same lock.
-    row.save(update_fields=["description", "deadline", "deadline_reason", "updated_at"])
+    row.save(update_fields=["description", "deadline", "deadline_reason", "signals", "updated_at"])
     if activate:
         definition_activate(row)
     return row
@@ -198,6 +303,7 @@ def definition_new_version(definition: WorkflowDefinition) -> WorkflowDefinition
         description=definition.description,
         deadline=definition.deadline,
         deadline_reason=definition.deadline_reason,
+        signals=definition.signals,
         status=DefinitionStatus.DRAFT,
     )
     steps = list(definition.steps.all())

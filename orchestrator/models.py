@@ -30,6 +30,12 @@ class WorkflowDefinition(models.Model):
     deadline_reason = models.CharField(
         max_length=200, blank=True, help_text="Why, in a few words, e.g. 'the price quote expires'."
     )
+    signals = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Signals a process takes from outside: [{"name": "payment_confirmed", "schema": '
+        '{JSON Schema of its data}, "early": "keep" or "refuse"}] (orchestrator.engine.types.SignalSpec).',
+    )
 
     class Meta:
         ordering = ["name", "-version"]
@@ -50,7 +56,9 @@ class StepDefinition(models.Model):
         default=0, help_text="Display order; dependencies decide run order."
     )
     key = models.SlugField(max_length=64, help_text="Unique within the workflow, e.g. 'ship'.")
-    command = models.CharField(max_length=100, help_text="A command declared by a service.")
+    command = models.CharField(
+        max_length=100, blank=True, help_text="A command declared by a service (none for a wait step)."
+    )
     compensation = models.CharField(max_length=100, blank=True, help_text="The command that undoes it.")
     keep_on_compensation = models.BooleanField(
         default=False,
@@ -69,6 +77,13 @@ class StepDefinition(models.Model):
     on_exhausted = models.CharField(max_length=16, choices=OnExhausted.choices, default=OnExhausted.PAUSE)
     phase = models.CharField(max_length=24, choices=StepPhase.choices, default=StepPhase.MAIN)
     params = models.JSONField(default=dict, blank=True, help_text="Fixed arguments for the command.")
+    wait = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='A wait step: {"kind": "signal", "signals": [...], "fail_on": [...], "on_timeout": '
+        '"fail" or "continue"}, {"kind": "sleep", "seconds": 3600} or {"kind": "until", "until": '
+        '"input.<path>", "offset": -86400} (orchestrator.engine.types.WaitSpec).',
+    )
 
     class Meta:
         ordering = ["definition", "position", "id"]

@@ -19,7 +19,7 @@ from orchestrator.commands import command_get, command_summary, output_validate
 from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, stays_on_terminate
 from orchestrator.engine.preview import Plan, plan
 from orchestrator.engine.summary import retry_target
-from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State
+from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State, StepSpec, WaitKind
 from orchestrator.status import ProcessStatus, StepStatus
 
 
@@ -60,7 +60,8 @@ def operator_event(
     payload: dict[str, Any] = {}
     if kind.event == EventType.OPERATOR_SKIPPED and step is not None:
         undone_by_hand = state.steps[step].status.is_compensation  # nothing declared to check
-        if undone_by_hand or not check_output:
+        is_wait = definition.step(step).wait is not None  # no command: no declared output
+        if undone_by_hand or is_wait or not check_output:
             payload["output"] = output or {}
         else:
             payload["output"] = output_validate(definition.step(step).command, output or {})
@@ -171,6 +172,10 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
     assert step is not None
     spec = definition.step(step)
     st = state.steps[step]
+    if spec.wait is not None:
+        if action == ActionName.RETRY:
+            return [f"Start {step} again now: it {wait_words(spec)}."]
+        return [f"Record {step} as done with the output you give, without waiting any longer."]
     if action == ActionName.RETRY:
         if st.status.is_compensation:
             return [f"Undo {step} again now: {_undo_summary(definition, state, step)}."]
@@ -197,6 +202,21 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
             "so nothing it did is left beside your work (harmless if it never acted)."
         )
     return lines
+
+
+def wait_words(spec: StepSpec) -> str:
+    """What a wait step waits for, in words: "waits for payment_confirmed (fails on ...)"."""
+    wait = spec.wait
+    assert wait is not None
+    if wait.kind == WaitKind.SLEEP:
+        return f"sleeps {wait.seconds:g} s"
+    if wait.kind == WaitKind.UNTIL:
+        offset = f" {wait.offset:+g} s" if wait.offset else ""
+        return f"waits until the time at {wait.until}{offset}"
+    words = f"waits up to {spec.timeout:g} s for {' or '.join(wait.signals) or 'nothing'}"
+    if wait.fail_on:
+        words += f" (fails on {' or '.join(wait.fail_on)})"
+    return words
 
 
 def _terminate_lines(definition: Definition, state: State) -> list[str]:
@@ -250,7 +270,9 @@ def _settling(definition: Definition, state: State, action: str, dry_run: Plan) 
         return [*lines, ending]
     lines = []
     for key, st in final.steps.items():
-        if st.status == StepStatus.COMPENSATION_FAILED:
+        if st.status == StepStatus.RUNNING and definition.step(key).wait is not None:
+            lines.append(f"Then {key} {wait_words(definition.step(key))}.")
+        elif st.status == StepStatus.COMPENSATION_FAILED:
             lines.append(f"Undoing {key} failed and waits for an operator: retry or skip it.")
         elif st.awaiting_operator:
             lines.append(f"{key} failed and waits for an operator: retry, skip or cancel.")

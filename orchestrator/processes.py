@@ -37,9 +37,12 @@ from orchestrator.definitions import (
     definition_compiled,
     definition_for_run,
     definition_freeze,
+    signal_data_problem,
 )
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import (
+    ActionNotAllowed,
+    check_signal,
     decide,
     due_timer_events,
     initial_state,
@@ -339,6 +342,68 @@ def operator_act(
         )
         _transition(instance, instance.definition, state, [event])
     return instance
+
+
+# --- signals from outside ----------------------------------------------------------------------
+
+
+class SignalRefused(ActionNotAllowed):
+    """A signal the process cannot take now (the reason says why); nothing was recorded."""
+
+
+class SignalInvalid(ValueError):
+    """A signal's data that does not match the schema its workflow declares (naming the field)."""
+
+
+@dataclass(frozen=True)
+class SignalTaken:
+    process: ProcessInstance
+    seq: int  # where it stands in the process's history
+    note: str  # what it did there
+    repeated: bool  # the key was used before: this is the first answer again
+
+
+def signal_take(
+    *, process_id: str, name: str, data: dict[str, Any], key: str, actor: str = ""
+) -> SignalTaken:
+    """Take a signal from outside into a process's history, once per key: the one path of the API,
+    the provider webhooks and the dashboard.
+
+    Raises ProcessNotFound; SignalRefused when the workflow does not declare it, the process has
+    ended, or nothing waits for it and it may not be kept (engine.decide.check_signal), or when
+    the key was used for another signal; SignalInvalid when its data does not match its schema.
+    """
+    message_id = f"signal:{process_id}:{key}"
+    with process_context(process_id), transaction.atomic():
+        instance = _locked(process_id)
+        if instance is None:
+            raise ProcessNotFound(f"no process {process_id}")
+        earlier = HistoryEntry.objects.filter(process=instance, message_id=message_id).first()
+        if earlier is not None:
+            if earlier.payload != {"name": name, "data": data}:
+                raise SignalRefused("this key was used for another signal or other data")
+            return SignalTaken(instance, earlier.seq, earlier.note, repeated=True)
+        definition = definition_for_run(instance.definition)
+        state = state_from_json(instance.state)
+        try:
+            check_signal(definition, state, name)
+        except ActionNotAllowed as refused:
+            raise SignalRefused(str(refused)) from None
+        signal = definition.signal(name)
+        assert signal is not None  # check_signal refuses an undeclared one
+        if problem := signal_data_problem(signal, data):
+            raise SignalInvalid(problem)
+        event = Event(
+            type=EventType.SIGNAL_RECEIVED,
+            at=timezone.now(),
+            message_id=message_id,
+            payload={"name": name, "data": data},
+            actor=actor,
+        )
+        change = _decided(instance, definition, state, [event])
+        _write([change])
+    (row,) = change.rows
+    return SignalTaken(instance, row.seq, row.note, repeated=False)
 
 
 # --- timers ----------------------------------------------------------------------------------

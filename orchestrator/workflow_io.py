@@ -21,6 +21,11 @@ from orchestrator.definitions import (
     definition_compile,
     definition_retire,
     definition_save,
+    schema_problems,
+    signals_from_json,
+    signals_to_json,
+    wait_from_json,
+    wait_to_json,
 )
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
 from orchestrator.engine.validate import deadline_problems, definition_problems
@@ -51,6 +56,8 @@ class StepFile(BaseModel):
     phase: Literal["main", "after_compensation"] = "main"
     params: dict[str, Any] = Field(default_factory=dict)
     keep_on_compensation: bool = False
+    # A wait step (no command): as orchestrator.engine.types.WaitSpec, e.g. {"kind": "sleep", "seconds": 60}.
+    wait: dict[str, Any] | None = None
 
 
 class WorkflowFile(BaseModel):
@@ -62,6 +69,8 @@ class WorkflowFile(BaseModel):
     # The business deadline: seconds after its start by which a process should have ended.
     deadline: float | None = None
     deadline_reason: str = Field(default="", max_length=200)
+    # Signals its processes take from outside: [{"name", "schema", "early"}].
+    signals: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[StepFile]
 
 
@@ -78,7 +87,8 @@ class ImportRefused(ValueError):
 
 
 def _step_file(spec: StepSpec) -> dict[str, Any]:
-    return {
+    wait = {"wait": wait_to_json(spec.wait)} if spec.wait is not None else {}
+    return wait | {
         "key": spec.key,
         "command": spec.command,
         "compensation": spec.compensation,
@@ -111,6 +121,7 @@ def workflows_export(definitions: list[WorkflowDefinition]) -> str:
                 "status": row.status,
                 "deadline": row.deadline.total_seconds() if row.deadline is not None else None,
                 "deadline_reason": row.deadline_reason,
+                **({"signals": signals_to_json(compiled.signals)} if compiled.signals else {}),
                 "steps": [_step_file(spec) for spec in compiled.steps],
             }
         )
@@ -129,7 +140,14 @@ def _spec(step: StepFile) -> StepSpec:
         phase=StepPhase(step.phase),
         params=step.params,
         keep_on_compensation=step.keep_on_compensation,
+        wait=wait_from_json(step.key, step.wait) if step.wait is not None else None,
     )
+
+
+def _compiled(workflow: WorkflowFile) -> Definition:
+    """The file's workflow as the engine reads it; InvalidDefinition if a wait or a signal is not one."""
+    steps = tuple(_spec(step) for step in workflow.steps)
+    return Definition(workflow.name, workflow.version, steps, signals_from_json(workflow.signals))
 
 
 @dataclass(frozen=True)
@@ -165,8 +183,13 @@ def workflows_import(text: str, *, rights: ImportRights = ALL_RIGHTS) -> list[st
         if (workflow.name, workflow.version) in seen:
             problems.append(f"{where}: appears twice in the file")
         seen.add((workflow.name, workflow.version))
-        compiled = Definition(workflow.name, workflow.version, tuple(_spec(step) for step in workflow.steps))
+        try:
+            compiled = _compiled(workflow)
+        except InvalidDefinition as invalid:
+            problems += [f"{where}: {problem}" for problem in invalid.problems]
+            continue
         problems += [f"{where}: {problem}" for problem in definition_problems(compiled, commands)]
+        problems += [f"{where}: {problem}" for problem in schema_problems(compiled)]
         problems += [f"{where}: {problem}" for problem in deadline_problems(workflow.deadline)]
         existing = WorkflowDefinition.objects.filter(name=workflow.name, version=workflow.version).first()
         if (
@@ -225,7 +248,7 @@ def _deadline(row: WorkflowDefinition) -> tuple[float | None, str]:
 
 def _apply(workflow: WorkflowFile) -> str:
     where = f"{workflow.name} v{workflow.version}"
-    steps = [_spec(step) for step in workflow.steps]
+    compiled = _compiled(workflow)
     existing = WorkflowDefinition.objects.filter(name=workflow.name, version=workflow.version).first()
     if existing is not None and existing.frozen_at is not None:
         action = f"{where}: unchanged (in use)"
@@ -235,9 +258,10 @@ def _apply(workflow: WorkflowFile) -> str:
             name=workflow.name,
             version=workflow.version,
             description=workflow.description,
-            steps=steps,
+            steps=list(compiled.steps),
             deadline=timedelta(seconds=workflow.deadline) if workflow.deadline is not None else None,
             deadline_reason=workflow.deadline_reason,
+            signals=compiled.signals,
         )
         action = f"{where}: {'replaced' if existing else 'created'}"
     if workflow.status == DefinitionStatus.ACTIVE and row.status != DefinitionStatus.ACTIVE:

@@ -34,6 +34,8 @@ def state_to_json(state: State) -> dict[str, Any]:
     for name in _STATE_TIMES:
         data[name] = _time_out(getattr(state, name))
     data["steps"] = {key: _step_to_json(step) for key, step in state.steps.items()}
+    if not state.signals_kept:  # snapshots of workflows without signals stay as they were
+        del data["signals_kept"]
     return data
 
 
@@ -65,6 +67,7 @@ def state_from_json(data: dict[str, Any]) -> State:
         cancel_requested=data.get("cancel_requested", False),
         paused=data.get("paused", False),
         rules=data.get("rules", 1),  # snapshots from before the stamp were made under the first rules
+        signals_kept=list(data.get("signals_kept", [])),
         started_at=_time_in(data.get("started_at")),
         updated_at=_time_in(data.get("updated_at")),
         ended_at=_time_in(data.get("ended_at")),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.engine.types import (
     ACTION,
@@ -37,12 +37,15 @@ from orchestrator.engine.types import (
     Command,
     Decision,
     Definition,
+    EarlySignal,
     Event,
     EventType,
+    OnTimeout,
     RetryPolicy,
     State,
     StepSpec,
     StepState,
+    WaitKind,
 )
 from orchestrator.status import OnExhausted, ProcessStatus, StepPhase, StepStatus
 
@@ -97,6 +100,7 @@ def _copy(state: State) -> State:
     copied = copy.copy(state)
     copied.steps = {key: copy.copy(step) for key, step in state.steps.items()}
     copied.context = dict(state.context)
+    copied.signals_kept = list(state.signals_kept)
     return copied
 
 
@@ -206,11 +210,15 @@ def _apply(definition: Definition, s: State, event: Event) -> str:
         return ""
     if kind in EventType.OPERATOR:
         return _apply_operator(definition, s, event)
+    if kind == EventType.SIGNAL_RECEIVED:
+        return _apply_signal(definition, s, event)
     if event.step is None or not definition.has_step(event.step):
         return f"unknown step {event.step!r}: recorded, nothing changes"
     spec = definition.step(event.step)
     st = s.steps[event.step]
     attempt = event.attempt or 0
+    if spec.wait is not None and kind in EventType.REPLIES:
+        return f"{spec.key} is a wait step: no command was sent for it; recorded, nothing changes"
     if kind in (EventType.STEP_SUCCEEDED, EventType.STEP_FAILED):
         return _apply_action_reply(s, spec, st, event, attempt)
     if kind in (EventType.COMPENSATION_SUCCEEDED, EventType.COMPENSATION_FAILED):
@@ -218,6 +226,8 @@ def _apply(definition: Definition, s: State, event: Event) -> str:
     if kind == EventType.STEP_TIMED_OUT:
         if st.status != StepStatus.RUNNING or attempt != st.attempt:
             return f"timer of attempt {attempt} no longer applies"
+        if spec.wait is not None:
+            return _wait_over(s, spec, st, event.at)
         st.in_doubt = True
         st.last_error = f"attempt {attempt} got no answer within {spec.timeout:g} s"
         _after_failed_attempt(s, spec, st, event.at)
@@ -241,6 +251,154 @@ def _apply(definition: Definition, s: State, event: Event) -> str:
         st.retry_at = None
         return ""
     return f"unknown event type {kind!r}: recorded, nothing changes"
+
+
+def _apply_signal(definition: Definition, s: State, event: Event) -> str:
+    name = str(event.payload.get("name", ""))
+    data = dict(event.payload.get("data") or {})
+    if definition.signal(name) is None:
+        return f"signal {name!r} is not declared by this workflow: recorded, nothing changes"
+    if waiting := _waiting_for(definition, s, name):
+        return _wait_resolved(s, waiting[0], s.steps[waiting[0].key], name, data)
+    if any(entry["name"] == name for entry in s.signals_kept):
+        return f"signal {name} was kept already: recorded, nothing changes"
+    later = [spec.key for spec in _will_wait_for(definition, s, name)]
+    signal = definition.signal(name)
+    if later and signal is not None and signal.early == EarlySignal.KEEP:
+        s.signals_kept.append({"name": name, "data": data, "message_id": event.message_id})
+        return f"signal {name} kept until {later[0]} waits for it"
+    return f"nothing waits for signal {name} now: recorded, nothing changes"
+
+
+def _waiting_for(definition: Definition, s: State, name: str) -> list[StepSpec]:
+    """The wait steps running now that listen to signal `name`."""
+    return [
+        spec
+        for spec in definition.steps
+        if spec.wait is not None
+        and name in spec.wait.listens_to
+        and s.steps[spec.key].status == StepStatus.RUNNING
+    ]
+
+
+def _will_wait_for(definition: Definition, s: State, name: str) -> list[StepSpec]:
+    """The wait steps not started yet, on the path the process is on, that will listen to `name`."""
+    phase = StepPhase.AFTER_COMPENSATION if s.compensating else StepPhase.MAIN
+    return [
+        spec
+        for spec in definition.phase_steps(phase)
+        if spec.wait is not None
+        and name in spec.wait.listens_to
+        and s.steps[spec.key].status == StepStatus.PENDING
+    ]
+
+
+def check_signal(definition: Definition, state: State, name: str) -> None:
+    """Raise ActionNotAllowed with the reason when signal `name` cannot be taken now: the workflow
+    does not declare it, the process has ended, or nothing waits for it now and it may not be kept
+    for a wait to come (then it would be recorded and change nothing)."""
+    signal = definition.signal(name)
+    if signal is None:
+        declared = ", ".join(spec.name for spec in definition.signals) or "none"
+        raise ActionNotAllowed(f"the workflow declares no signal {name!r} (it declares: {declared})")
+    if state.status in ProcessStatus.terminal():
+        raise ActionNotAllowed(f"the process is {state.status.value}; it takes no more signals")
+    if _waiting_for(definition, state, name):
+        return
+    if any(entry["name"] == name for entry in state.signals_kept):
+        raise ActionNotAllowed(f"signal {name} was received already and waits for its step")
+    if signal.early == EarlySignal.KEEP and _will_wait_for(definition, state, name):
+        return
+    raise ActionNotAllowed(f"nothing waits for signal {name} now")
+
+
+def _start_wait(s: State, spec: StepSpec, st: StepState, at: datetime) -> None:
+    """A wait step begins: its timer is set, and a signal kept for it is taken at once."""
+    wait = spec.wait
+    assert wait is not None
+    st.attempt += 1
+    st.status = StepStatus.RUNNING
+    st.done_order = _next_order(s)
+    st.retry_at = None
+    if wait.kind == WaitKind.SIGNAL:
+        st.deadline_at = at + timedelta(seconds=spec.timeout)
+        for index, kept in enumerate(s.signals_kept):
+            if kept["name"] in wait.listens_to:
+                del s.signals_kept[index]
+                _wait_resolved(s, spec, st, kept["name"], dict(kept.get("data") or {}))
+                return
+    elif wait.kind == WaitKind.SLEEP:
+        st.deadline_at = at + timedelta(seconds=wait.seconds)
+    else:
+        when = time_in_data(s, wait.until)
+        if when is None:
+            st.status = StepStatus.FAILED
+            st.awaiting_operator = True
+            st.deadline_at = None
+            st.last_error = f"no time at {wait.until} in the process's data"
+            return
+        st.deadline_at = max(when + timedelta(seconds=wait.offset), at)
+
+
+def _wait_resolved(s: State, spec: StepSpec, st: StepState, name: str, data: dict[str, object]) -> str:
+    """Signal `name` ends the wait: a success with the signal's data, or a failure for good."""
+    wait = spec.wait
+    assert wait is not None
+    _clear_timers(st)
+    if name in wait.signals:
+        _wait_succeeded(s, spec, st, {"signal": name, "data": data})
+        return f"signal {name}: {spec.key} done"
+    st.status = StepStatus.FAILED
+    st.refused = True
+    st.awaiting_operator = False
+    st.last_error = f"signal {name}"
+    if spec.phase == StepPhase.MAIN:
+        _enter_compensation(s)
+        return f"signal {name}: {spec.key} failed, compensating"
+    return f"signal {name}: {spec.key} failed"
+
+
+def _wait_succeeded(s: State, spec: StepSpec, st: StepState, output: dict[str, object]) -> None:
+    st.status = StepStatus.SUCCEEDED
+    st.output = output
+    s.context[spec.key] = output
+    st.done_order = _next_order(s)
+
+
+def _wait_over(s: State, spec: StepSpec, st: StepState, at: datetime) -> str:
+    """A wait step's timer fired: a sleep is done; a wait for a signal ran out of time."""
+    wait = spec.wait
+    assert wait is not None
+    _clear_timers(st)
+    if wait.kind != WaitKind.SIGNAL:
+        _wait_succeeded(s, spec, st, {})
+        return ""
+    if wait.on_timeout == OnTimeout.CONTINUE:
+        _wait_succeeded(s, spec, st, {"timed_out": True})
+        return f"no {' or '.join(wait.listens_to)} within {spec.timeout:g} s: going on"
+    st.status = StepStatus.FAILED
+    st.refused = True
+    st.last_error = f"no {' or '.join(wait.listens_to)} within {spec.timeout:g} s"
+    if spec.phase == StepPhase.MAIN:
+        _enter_compensation(s)
+        return f"{st.last_error}: compensating"
+    return st.last_error
+
+
+def time_in_data(state: State, path: str) -> datetime | None:
+    """The time at `path` ("input.<keys>" or "context.<step>.<keys>") in the process's data, read
+    from ISO 8601 text (a date alone is its midnight, UTC); None when it is not there."""
+    root, _, rest = path.partition(".")
+    value: object = {"input": state.input, "context": state.context}.get(root)
+    for key in rest.split(".") if rest else ():
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _apply_action_reply(s: State, spec: StepSpec, st: StepState, event: Event, attempt: int) -> str:
@@ -470,9 +628,7 @@ def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
     if s.status in ProcessStatus.terminal():  # ended by the event itself (a terminate)
         return commands
     if not s.paused:
-        if s.compensating:
-            commands += _advance_compensation(definition, s, at)
-        else:
+        if not s.compensating:
             # On the success path, the only compensations are the undos before an operator's skip.
             for spec in definition.phase_steps(StepPhase.MAIN):
                 st = s.steps[spec.key]
@@ -482,6 +638,9 @@ def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
             if all(s.steps[spec.key].status in DONE for spec in definition.phase_steps(StepPhase.MAIN)):
                 _end(s, ProcessStatus.COMPLETED, at)
                 return commands
+        # Also when a wait that began just now failed at once (a signal kept for it).
+        if s.compensating:
+            commands += _advance_compensation(definition, s, at)
     if s.status not in ProcessStatus.terminal():
         s.status = _derived_status(s)
     return commands
@@ -489,6 +648,12 @@ def _advance(definition: Definition, s: State, at: datetime) -> list[Command]:
 
 def _advance_compensation(definition: Definition, s: State, at: datetime) -> list[Command]:
     main = definition.phase_steps(StepPhase.MAIN)
+    for spec in main:  # a wait on the success path has nothing to wait for any more
+        st = s.steps[spec.key]
+        if spec.wait is not None and st.status == StepStatus.RUNNING:
+            _clear_timers(st)
+            st.status = StepStatus.FAILED
+            st.last_error = "no longer waited for: the process is compensating"
     # Wait for every attempt under way on the success path to answer or time out.
     if any(s.steps[spec.key].status == StepStatus.RUNNING for spec in main):
         return []
@@ -542,11 +707,25 @@ def needs_compensation(spec: StepSpec, st: StepState) -> bool:
 
 
 def _start_ready_steps(definition: Definition, s: State, phase: StepPhase, at: datetime) -> list[Command]:
-    commands = []
-    for spec in definition.phase_steps(phase):
-        st = s.steps[spec.key]
-        if st.status == StepStatus.PENDING and all(s.steps[dep].status in DONE for dep in spec.depends_on):
-            commands.append(_send_action(s, spec, st, at))
+    """Start every step of `phase` whose dependencies are done. A wait step sends nothing and
+    may be over at once (a signal kept for it): then the steps after it are looked at again."""
+    commands: list[Command] = []
+    again = True
+    while again:
+        again = False
+        for spec in definition.phase_steps(phase):
+            if s.compensating and phase == StepPhase.MAIN:
+                return commands  # a kept signal failed a wait: the success path stops here
+            st = s.steps[spec.key]
+            if st.status != StepStatus.PENDING or any(
+                s.steps[dep].status not in DONE for dep in spec.depends_on
+            ):
+                continue
+            if spec.wait is None:
+                commands.append(_send_action(s, spec, st, at))
+            else:
+                _start_wait(s, spec, st, at)
+                again = again or st.status in DONE
     return commands
 
 

@@ -37,7 +37,7 @@ def plan(definition: Definition, state: State, event: Event) -> Plan:
     decision = decide(definition, state, event)
     sent = list(decision.commands)
     # What was out before the event, then what the event sent: oldest first, as they will answer.
-    to_answer: deque[Command] = deque([*unanswered(state), *decision.commands])
+    to_answer: deque[Command] = deque([*unanswered(definition, state), *decision.commands])
     current = decision.state
     replies = 0
     while to_answer and replies < MAX_REPLIES:
@@ -50,12 +50,13 @@ def plan(definition: Definition, state: State, event: Event) -> Plan:
     return Plan(decision.note, tuple(sent), current, complete=not to_answer)
 
 
-def unanswered(state: State) -> list[Command]:
+def unanswered(definition: Definition, state: State) -> list[Command]:
     """The commands out now whose answer the state waits for (running steps, running undos),
-    as stand-ins carrying what a reply needs: step, kind and attempt."""
+    as stand-ins carrying what a reply needs: step, kind and attempt. A wait step sent nothing:
+    what it waits for is not assumed to come."""
     out = []
     for key, st in state.steps.items():
-        if st.status == StepStatus.RUNNING:
+        if st.status == StepStatus.RUNNING and definition.step(key).wait is None:
             out.append(_stand_in(state, key, ACTION, st.attempt))
         elif st.status == StepStatus.COMPENSATING:
             out.append(_stand_in(state, key, COMPENSATION, st.comp_attempt))

@@ -5,6 +5,7 @@ Nothing here touches the database, the clock or the network. Times come in with 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,8 @@ class EventType:
     OPERATOR_RESUMED = "operator.resumed"
     # Ends the process at once, without undoing anything (unlike a cancel).
     OPERATOR_TERMINATED = "operator.terminated"
+    # A named event from outside (a bank's webhook, a customer's button), with its data.
+    SIGNAL_RECEIVED = "signal.received"
 
     REPLIES = frozenset({STEP_SUCCEEDED, STEP_FAILED, COMPENSATION_SUCCEEDED, COMPENSATION_FAILED})
     TIMERS = frozenset({STEP_TIMED_OUT, STEP_RETRY_DUE, COMPENSATION_TIMED_OUT, COMPENSATION_RETRY_DUE})
@@ -58,7 +61,7 @@ class EventType:
             OPERATOR_TERMINATED,
         }
     )
-    ALL = frozenset({PROCESS_STARTED}) | REPLIES | TIMERS | OPERATOR
+    ALL = frozenset({PROCESS_STARTED, SIGNAL_RECEIVED}) | REPLIES | TIMERS | OPERATOR
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,50 @@ class RetryPolicy:
     multiplier: float = 2.0
     max_delay: float = 60.0
     jitter: float = 0.0  # fraction of the delay, spread deterministically per attempt
+
+
+class WaitKind(enum.StrEnum):
+    SIGNAL = "signal"  # until one of the named signals arrives, or the timeout
+    SLEEP = "sleep"  # for a number of seconds
+    UNTIL = "until"  # until a time read from the process's data
+
+
+class OnTimeout(enum.StrEnum):
+    FAIL = "fail"  # the step fails for good: the process compensates
+    CONTINUE = "continue"  # the step succeeds with {"timed_out": true}: the process goes on
+
+
+class EarlySignal(enum.StrEnum):
+    KEEP = "keep"  # a signal that comes before its wait is kept and taken when the wait begins
+    REFUSE = "refuse"  # refused: only a process that waits for it now takes it
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    """What a wait step waits for. It sends no command: it runs from when its dependencies are
+    done until what it waits for happens, under a durable timer like any step's timeout."""
+
+    kind: WaitKind
+    signals: tuple[str, ...] = ()  # signal: the step succeeds when one of these arrives
+    fail_on: tuple[str, ...] = ()  # signal: the step fails for good (the process compensates)
+    on_timeout: OnTimeout = OnTimeout.FAIL  # signal: what the step's timeout does
+    seconds: float = 0.0  # sleep: how long
+    until: str = ""  # until: where the time is, "input.<path>" or "context.<step>.<path>"
+    offset: float = 0.0  # until: seconds added to that time (negative: before it)
+
+    @property
+    def listens_to(self) -> tuple[str, ...]:
+        return (*self.signals, *self.fail_on)
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """A signal a workflow takes from outside: its name, the JSON Schema of its data, and what
+    becomes of it when it comes before the step that waits for it."""
+
+    name: str
+    schema: dict[str, Any] = field(default_factory=dict)
+    early: EarlySignal = EarlySignal.KEEP
 
 
 @dataclass(frozen=True)
@@ -84,6 +131,7 @@ class StepSpec:
     # The definition says, on purpose, that what this step did stays when the process compensates
     # although its command declares an undo (say, a non-refundable fee).
     keep_on_compensation: bool = False
+    wait: WaitSpec | None = None  # a wait step: no command (`command` is empty)
 
 
 @dataclass(frozen=True)
@@ -91,6 +139,10 @@ class Definition:
     name: str
     version: int
     steps: tuple[StepSpec, ...]
+    signals: tuple[SignalSpec, ...] = ()
+
+    def signal(self, name: str) -> SignalSpec | None:
+        return next((spec for spec in self.signals if spec.name == name), None)
 
     def step(self, key: str) -> StepSpec:
         for spec in self.steps:
@@ -141,6 +193,9 @@ class State:
     cancel_requested: bool = False  # end as cancelled rather than compensated
     paused: bool = False
     rules: int = RULES_VERSION  # the rules this state was made under (RULES_VERSION then)
+    # Signals that came before the step that waits for them (EarlySignal.KEEP), oldest first:
+    # {"name", "data", "message_id"}.
+    signals_kept: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime | None = None
     updated_at: datetime | None = None
     ended_at: datetime | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.engine.types import Definition
+from orchestrator.engine.types import Definition, StepSpec, WaitKind
 from orchestrator.status import StepPhase
 
 MAX_SECONDS = 30 * 24 * 3600  # a timer further out than this is surely a typo
@@ -50,8 +51,11 @@ def definition_problems(definition: Definition, commands: Mapping[str, str | Non
         problems.append(Problem(None, "steps", "a workflow needs at least one step"))
     for key in sorted({k for k in keys if keys.count(k) > 1}):
         problems.append(Problem(key, "key", f"the key {key!r} is used by more than one step"))
+    problems += _signal_problems(definition)
     for spec in definition.steps:
-        if spec.command not in commands:
+        if spec.wait is not None:
+            problems += _wait_problems(definition, spec)
+        elif spec.command not in commands:
             problems.append(Problem(spec.key, "command", f"unknown command {spec.command!r}"))
         elif spec.compensation:
             declared = commands[spec.command]
@@ -115,6 +119,56 @@ def definition_problems(definition: Definition, commands: Mapping[str, str | Non
     cycle = _find_cycle(definition)
     if cycle:
         problems.append(Problem(cycle[0], "depends_on", "dependencies form a cycle: " + " -> ".join(cycle)))
+    return problems
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DATA_PATH = re.compile(r"^(input|context)(\.[A-Za-z0-9_-]+)+$")
+
+
+def _signal_problems(definition: Definition) -> list[Problem]:
+    problems = []
+    names = [signal.name for signal in definition.signals]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(Problem(None, "signals", f"the signal {name!r} is declared more than once"))
+    for signal in definition.signals:
+        if not _NAME.match(signal.name):
+            problems.append(
+                Problem(
+                    None, "signals", f"{signal.name!r}: a signal's name is lower case letters, digits and _"
+                )
+            )
+        if not isinstance(signal.schema, dict):
+            problems.append(Problem(None, "signals", f"{signal.name}: its schema must be a JSON object"))
+    return problems
+
+
+def _wait_problems(definition: Definition, spec: StepSpec) -> list[Problem]:
+    """A wait step sends no command and waits for something that can happen."""
+    wait = spec.wait
+    assert wait is not None
+    problems = []
+    if spec.command or spec.compensation:
+        problems.append(Problem(spec.key, "command", "a wait step sends no command and has nothing to undo"))
+    if wait.kind == WaitKind.SIGNAL:
+        if not wait.signals and not wait.fail_on:
+            problems.append(Problem(spec.key, "wait", "name the signals it waits for"))
+        for name in wait.listens_to:
+            if definition.signal(name) is None:
+                problems.append(Problem(spec.key, "wait", f"the workflow declares no signal {name!r}"))
+        if both := sorted(set(wait.signals) & set(wait.fail_on)):
+            problems.append(
+                Problem(spec.key, "wait", f"{', '.join(both)} cannot both succeed and fail the step")
+            )
+    elif wait.kind == WaitKind.SLEEP:
+        if not 0 < wait.seconds <= MAX_SECONDS:
+            problems.append(Problem(spec.key, "wait", "sleeps more than 0 s and at most 30 days"))
+    elif not _DATA_PATH.match(wait.until):
+        problems.append(
+            Problem(spec.key, "wait", "waits until a time at input.<path> or context.<step>.<path>")
+        )
+    elif abs(wait.offset) > MAX_SECONDS:
+        problems.append(Problem(spec.key, "wait", "the offset is at most 30 days either way"))
     return problems
 
 
