@@ -24,7 +24,8 @@ HOPS = 8
 QUEUE = "bench-chain"
 DONE = "bench-chain:done"
 
-app = Celery("bench-chain", broker=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"))
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
+app = Celery("bench-chain", broker=BROKER)
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
@@ -33,7 +34,8 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
-_results = redis.Redis.from_url(app.conf.broker_url)
+# The results go to Redis whatever broker Celery was pointed at (CELERY_BROKER_URL overrides it).
+_results = redis.Redis.from_url(BROKER)
 
 
 DURABLE = int(os.environ.get("BENCH_CHAIN_DURABLE", "0"))
