@@ -27,7 +27,16 @@ from booking.services.registry import UnknownService, service_get
 from orchestrator.actions import ACTIONS, VIEW_PERMISSION, ActionName, ActionNotAllowed
 from orchestrator.definitions import definition_for_run
 from orchestrator.models import ProcessInstance
-from orchestrator.processes import ProcessNotFound, WorkflowNotFound, operator_act, process_start
+from orchestrator.processes import (
+    ProcessNotFound,
+    SignalInvalid,
+    SignalRefused,
+    SignalUndeclared,
+    WorkflowNotFound,
+    operator_act,
+    process_start,
+    signal_take,
+)
 from orchestrator.selectors import process_page, processes_matching, state_of
 
 router = Router()
@@ -278,6 +287,53 @@ def act(
         raise Conflict(str(refused)) from None
     process.refresh_from_db(fields=["status"])
     return Status(202, {"process_id": process.pk, "status": process.status})
+
+
+@router.post(
+    "/processes/{process_id}/signals/{name}",
+    response={200: schemas.SignalOut, 202: schemas.SignalOut, **Errors},
+    tags=["processes"],
+    auth=needs("orchestrator.signal_process"),
+)
+def send_signal(
+    request: HttpRequest,
+    process_id: uuid.UUID,
+    name: str,
+    payload: schemas.SignalIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Status[dict[str, Any]]:
+    """A signal from outside (a confirmation, a customer's request) for a process that waits for
+    it, recorded in its history with the caller as actor. Its data is checked against the schema
+    the workflow declares (422 naming the field); a signal the workflow does not declare is 422, and
+    one the process cannot take now (it has ended, nothing waits for it) 409, with the reason.
+    The `Idempotency-Key` header is required: the same key again answers the first result, 200."""
+    key = (idempotency_key or "").strip()
+    if not key:
+        raise HttpError(400, "Send an Idempotency-Key header: a retry with the same key is taken once.")
+    try:
+        taken = signal_take(
+            process_id=str(process_id),
+            name=name,
+            data=payload.data,
+            key=key,
+            actor=request.user.get_username(),
+        )
+    except ProcessNotFound:
+        raise NotFound(f"no process {process_id}") from None
+    except (SignalUndeclared, SignalInvalid) as refused:
+        raise HttpError(422, str(refused)) from None
+    except SignalRefused as refused:
+        raise Conflict(str(refused)) from None
+    taken.process.refresh_from_db(fields=["status"])
+    body = {
+        "process_id": taken.process.pk,
+        "signal": name,
+        "seq": taken.seq,
+        "note": taken.note,
+        "repeated": taken.repeated,
+        "status": taken.process.status,
+    }
+    return Status(200 if taken.repeated else 202, body)
 
 
 # --- fault settings --------------------------------------------------------------------------

@@ -182,6 +182,19 @@ class ActionOut(Schema):
     status: str
 
 
+class SignalIn(Schema):
+    data: dict[str, Any] = Field(default_factory=dict, description="Checked against the signal's schema.")
+
+
+class SignalOut(Schema):
+    process_id: uuid.UUID
+    signal: str
+    seq: int = Field(description="Where the signal stands in the process's history.")
+    note: str = Field(description="What it did there, in words.")
+    repeated: bool = Field(description="The key was used before: this is the first answer again.")
+    status: str
+
+
 class FaultsIn(Schema):
     technical_rate: float = Field(ge=0, le=1)
     business_rate: float = Field(ge=0, le=1)

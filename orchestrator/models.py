@@ -155,6 +155,7 @@ class ProcessInstance(models.Model):
             ("skip_step", "Can skip a step"),
             ("cancel_process", "Can cancel a process"),
             ("terminate_process", "Can terminate a process without undoing anything"),
+            ("signal_process", "Can send a signal to a process"),
             ("compensate_process", "Can compensate a process"),
             ("pause_process", "Can pause and resume a process"),
             ("bulk_act", "Can run bulk actions"),

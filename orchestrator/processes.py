@@ -12,6 +12,7 @@ history only appended to.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -351,6 +352,10 @@ class SignalRefused(ActionNotAllowed):
     """A signal the process cannot take now (the reason says why); nothing was recorded."""
 
 
+class SignalUndeclared(SignalRefused):
+    """A signal its process's workflow does not declare."""
+
+
 class SignalInvalid(ValueError):
     """A signal's data that does not match the schema its workflow declares (naming the field)."""
 
@@ -373,18 +378,22 @@ def signal_take(
     ended, or nothing waits for it and it may not be kept (engine.decide.check_signal), or when
     the key was used for another signal; SignalInvalid when its data does not match its schema.
     """
-    message_id = f"signal:{process_id}:{key}"
+    # The key as sent may be long or odd: its digest makes the message id, the key is kept beside.
+    message_id = f"signal:{process_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
     with process_context(process_id), transaction.atomic():
         instance = _locked(process_id)
         if instance is None:
             raise ProcessNotFound(f"no process {process_id}")
         earlier = HistoryEntry.objects.filter(process=instance, message_id=message_id).first()
         if earlier is not None:
-            if earlier.payload != {"name": name, "data": data}:
+            if (earlier.payload.get("name"), earlier.payload.get("data")) != (name, data):
                 raise SignalRefused("this key was used for another signal or other data")
             return SignalTaken(instance, earlier.seq, earlier.note, repeated=True)
         definition = definition_for_run(instance.definition)
         state = state_from_json(instance.state)
+        if definition.signal(name) is None:
+            declared = ", ".join(spec.name for spec in definition.signals) or "none"
+            raise SignalUndeclared(f"the workflow declares no signal {name!r} (it declares: {declared})")
         try:
             check_signal(definition, state, name)
         except ActionNotAllowed as refused:
@@ -397,7 +406,7 @@ def signal_take(
             type=EventType.SIGNAL_RECEIVED,
             at=timezone.now(),
             message_id=message_id,
-            payload={"name": name, "data": data},
+            payload={"name": name, "data": data, "key": key},
             actor=actor,
         )
         change = _decided(instance, definition, state, [event])

@@ -18,6 +18,7 @@ ALL = [
     "skip_step",
     "cancel_process",
     "terminate_process",
+    "signal_process",
     "compensate_process",
     "pause_process",
     "view_servicefaults",

@@ -54,6 +54,7 @@ def bodies() -> list[tuple[str, str, dict[str, Any]]]:
         ("post", "/api/processes", start),
         ("post", "/api/processes/{id}/actions/skip", skip),
         ("post", "/api/processes/{id}/actions/cancel", {"reason": "customer called"}),
+        ("post", "/api/processes/{id}/signals/payment_confirmed", {"data": {"authorisation": "A-1"}}),
     ]
 
 

@@ -198,6 +198,7 @@ def test_openapi_lists_every_endpoint_and_the_docs_page_is_local(api: ApiClient)
         "/api/processes/{process_id}",
         "/api/processes/{process_id}/events",
         "/api/processes/{process_id}/actions/{action}",
+        "/api/processes/{process_id}/signals/{name}",
         "/api/services/{name}/faults",
     }
     assert schema["components"]["securitySchemes"]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 
 import pytest
 
 from booking.demo import trip_steps
 from orchestrator.definitions import InvalidDefinition, definition_compile, definition_save
-from orchestrator.engine.types import EarlySignal, SignalSpec, StepSpec, WaitKind, WaitSpec
+from orchestrator.engine.types import SignalSpec
 from orchestrator.models import HistoryEntry, ProcessInstance
 from orchestrator.processes import (
     ProcessNotFound,
@@ -23,33 +22,9 @@ from orchestrator.processes import (
 )
 from tests.support.engine import answer, last_command, trip_input
 from tests.support.people import an_operator
+from tests.support.waits import BANK, CONFIRMED, DECLINED, bank_trip_save
 
 pytestmark = pytest.mark.django_db
-
-CONFIRMED = SignalSpec(
-    "payment_confirmed",
-    schema={
-        "type": "object",
-        "properties": {"authorisation": {"type": "string", "minLength": 1}},
-        "required": ["authorisation"],
-    },
-)
-DECLINED = SignalSpec("payment_declined", early=EarlySignal.REFUSE)
-BANK = StepSpec(
-    key="bank",
-    command="",
-    depends_on=("payment",),
-    timeout=600,
-    wait=WaitSpec(WaitKind.SIGNAL, signals=("payment_confirmed",), fail_on=("payment_declined",)),
-)
-
-
-def bank_trip_save() -> None:
-    payment, flight, *rest = trip_steps(parallel=False)
-    steps = [payment, BANK, replace(flight, depends_on=("bank",)), *rest]
-    definition_save(
-        name="bank-trip", version=1, description="", steps=steps, signals=(CONFIRMED, DECLINED), activate=True
-    )
 
 
 def paid() -> ProcessInstance:
@@ -86,7 +61,7 @@ def test_a_signal_ends_the_wait_once_per_key_and_the_trip_goes_on() -> None:
     assert (row.type, row.actor, row.payload) == (
         "signal.received",
         "bank",
-        {"name": "payment_confirmed", "data": {"authorisation": "A-1"}},
+        {"name": "payment_confirmed", "data": {"authorisation": "A-1"}, "key": "k1"},
     )
     again = signal_take(
         process_id=str(process.pk), name="payment_confirmed", data={"authorisation": "A-1"}, key="k1"
