@@ -26,6 +26,9 @@ from orchestrator.definitions import (
     definition_compile,
     definition_new_version,
     definition_retire,
+    schema_problems,
+    signals_from_json,
+    wait_from_json,
 )
 from orchestrator.engine.types import Definition, RetryPolicy, StepSpec
 from orchestrator.engine.validate import deadline_problems, definition_problems, kept_steps
@@ -44,7 +47,9 @@ def _frozen(obj: Any) -> bool:
 
 
 class StepForm(forms.ModelForm):
-    command = forms.ChoiceField(help_text="A command declared by a service.")
+    command = forms.ChoiceField(
+        required=False, help_text="A command declared by a service (none for a wait)."
+    )
     compensation = forms.ChoiceField(required=False, help_text="The declared command that undoes it.")
     depends_on = forms.CharField(required=False, help_text="Keys of earlier steps, comma-separated.")
 
@@ -66,6 +71,7 @@ class StepForm(forms.ModelForm):
             "on_exhausted",
             "phase",
             "params",
+            "wait",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -84,6 +90,12 @@ class StepForm(forms.ModelForm):
         raw = self.cleaned_data.get("depends_on") or ""
         return [key.strip() for key in raw.split(",") if key.strip()]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("command") and not data.get("wait"):
+            self.add_error("command", "Choose a command, or describe what the step waits for (a wait step).")
+        return data
+
 
 class StepFormSet(BaseInlineFormSet):
     """Checks the steps together, as the engine will run them, and puts each problem on its field."""
@@ -99,6 +111,11 @@ class StepFormSet(BaseInlineFormSet):
             if form.errors:
                 return  # field errors first; the whole is checked once each field is right
             data = form.cleaned_data
+            try:
+                wait = wait_from_json(data["key"], data["wait"]) if data.get("wait") else None
+            except InvalidDefinition as invalid:
+                form.add_error("wait", "; ".join(problem.message for problem in invalid.problems))
+                return
             spec = StepSpec(
                 key=data["key"],
                 command=data["command"],
@@ -116,10 +133,17 @@ class StepFormSet(BaseInlineFormSet):
                 phase=StepPhase(data["phase"]),
                 params=data.get("params") or {},
                 keep_on_compensation=bool(data.get("keep_on_compensation")),
+                wait=wait,
             )
             specs.append(spec)
             forms_by_key.setdefault(spec.key, []).append(form)
-        definition = Definition(self.instance.name or "draft", self.instance.version or 1, tuple(specs))
+        try:  # the definition's own form checked them already: a bad list shows there
+            signals = signals_from_json(self.instance.signals or [])
+        except InvalidDefinition:
+            signals = ()
+        definition = Definition(
+            self.instance.name or "draft", self.instance.version or 1, tuple(specs), signals=signals
+        )
         whole = []
         for problem in definition_problems(definition, declared_commands()):
             targets = forms_by_key.get(problem.step or "", [])
@@ -152,7 +176,22 @@ class StepInline(admin.TabularInline):
 class WorkflowDefinitionForm(forms.ModelForm):
     class Meta:
         model = WorkflowDefinition
-        fields = ["name", "version", "description", "deadline", "deadline_reason"]
+        fields = ["name", "version", "description", "deadline", "deadline_reason", "signals"]
+
+    def clean_signals(self) -> Any:
+        raw = self.cleaned_data.get("signals") or []
+        try:
+            signals = signals_from_json(raw)
+        except InvalidDefinition as invalid:
+            raise ValidationError([problem.message for problem in invalid.problems]) from None
+        names = [signal.name for signal in signals]
+        problems = [
+            f"the signal {name!r} is declared more than once" for name in set(names) if names.count(name) > 1
+        ]
+        problems += [problem.message for problem in schema_problems(Definition("draft", 1, (), signals))]
+        if problems:
+            raise ValidationError(problems)
+        return raw
 
     def clean_deadline(self) -> Any:
         deadline = self.cleaned_data.get("deadline")
@@ -176,6 +215,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         "description",
         "deadline",
         "deadline_reason",
+        "signals",
         "status",
         "frozen_at",
         "graph",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 from typing import Any
@@ -13,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from booking.demo import demo_workflows_load
+from orchestrator.definitions import definition_compile
 from orchestrator.models import (
     HistoryEntry,
     ProcessInstance,
@@ -374,3 +376,69 @@ def test_the_admin_searches_processes_as_the_dashboard_does(superuser: Client) -
         assert booking.process.business_key in page, term
     nobody = superuser.get("/admin/orchestrator/processinstance/", {"q": "nobody"}).content.decode()
     assert 'name="_selected_action"' not in nobody
+
+
+BANK_WAIT = {
+    "key": "bank",
+    "command": "",
+    "depends_on": "payment",
+    "timeout": 600,
+    "wait": json.dumps({"kind": "signal", "signals": ["payment_confirmed"], "fail_on": ["payment_declined"]}),
+}
+SIGNALS = json.dumps(
+    [
+        {"name": "payment_confirmed", "schema": {"type": "object"}, "early": "keep"},
+        {"name": "payment_declined", "early": "refuse"},
+    ]
+)
+
+
+def test_a_wait_step_and_the_signals_it_waits_for_are_edited_in_the_admin(superuser: Client) -> None:
+    post = {
+        **definition_post("banked", [CHARGE, BANK_WAIT, {**FLIGHT, "depends_on": "bank"}]),
+        "signals": SIGNALS,
+    }
+    response = superuser.post(ADD_URL, post)
+    assert response.status_code == 302, errors_of(response)
+    compiled = definition_compile(WorkflowDefinition.objects.get(name="banked"))
+    bank = compiled.step("bank")
+    assert bank.wait is not None and bank.wait.signals == ("payment_confirmed",) and bank.command == ""
+    assert [signal.name for signal in compiled.signals] == ["payment_confirmed", "payment_declined"]
+
+
+@pytest.mark.parametrize(
+    ("wait", "signals", "where", "message"),
+    [
+        ({"kind": "signal", "signals": ["nope"]}, SIGNALS, "wait", "the workflow declares no signal 'nope'"),
+        ({"kind": "nap"}, SIGNALS, "wait", "not a wait: 'nap' is not a valid WaitKind"),
+        ({"kind": "sleep", "seconds": 0}, SIGNALS, "wait", "sleeps more than 0 s and at most 30 days"),
+        (None, SIGNALS, "command", "Choose a command, or describe what the step waits for"),
+        (
+            {"kind": "signal", "signals": ["payment_confirmed"]},
+            json.dumps([{"name": "payment_confirmed", "schema": {"type": 7}}]),
+            "signals",
+            "payment_confirmed: its schema is not a JSON Schema",
+        ),
+        (
+            {"kind": "signal", "signals": ["payment_confirmed"]},
+            json.dumps([{"schema": {}}]),
+            "signals",
+            "not a list of signals",
+        ),
+    ],
+)
+def test_a_wrong_wait_or_signal_is_refused_where_it_is(
+    superuser: Client, wait: dict[str, Any] | None, signals: str, where: str, message: str
+) -> None:
+    step = {**BANK_WAIT, "wait": json.dumps(wait) if wait is not None else ""}
+    post = {**definition_post("banked", [CHARGE, step]), "signals": signals}
+    response = superuser.post(ADD_URL, post)
+    assert response.status_code == 200
+    if where == "signals":
+        assert any(
+            message in error for error in response.context["adminform"].form.errors.get("signals", [])
+        ), errors_of(response)
+    else:
+        formset = response.context["inline_admin_formsets"][0].formset
+        assert any(message in error for error in formset.forms[1].errors.get(where, [])), errors_of(response)
+    assert not WorkflowDefinition.objects.filter(name="banked").exists()
