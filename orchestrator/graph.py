@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from orchestrator.engine.summary import wait_words
 from orchestrator.engine.types import Definition, State, StepSpec
 from orchestrator.status import StepPhase, StepStatus
 
@@ -94,8 +95,10 @@ def graph_layout(definition: Definition, state: State | None = None) -> Graph:
 
 
 def _node(spec: StepSpec, x: int, y: int, state: State | None) -> Node:
+    # A wait step has no command: what it waits for stands in its place.
+    command = spec.command if spec.wait is None else wait_words(spec)
     if state is None:
-        return Node(spec.key, spec.command, x, y, "pending", "", [spec.command])
+        return Node(spec.key, command, x, y, "pending", "", [command])
     st = state.steps[spec.key]
     lines = []
     if st.attempt:
@@ -109,7 +112,7 @@ def _node(spec: StepSpec, x: int, y: int, state: State | None) -> Node:
     label = step_label(st, state)
     return Node(
         key=spec.key,
-        command=spec.command,
+        command=command,
         x=x,
         y=y,
         status=st.status.value,

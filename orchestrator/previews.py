@@ -18,8 +18,8 @@ from orchestrator.actions import ActionName, OperatorAction, StepUse, action_get
 from orchestrator.commands import command_get, command_summary, output_validate
 from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, stays_on_terminate
 from orchestrator.engine.preview import Plan, plan
-from orchestrator.engine.summary import retry_target
-from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State, StepSpec, WaitKind
+from orchestrator.engine.summary import retry_target, wait_words
+from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State
 from orchestrator.status import ProcessStatus, StepStatus
 
 
@@ -202,21 +202,6 @@ def _intro(definition: Definition, state: State, action: str, step: str | None) 
             "so nothing it did is left beside your work (harmless if it never acted)."
         )
     return lines
-
-
-def wait_words(spec: StepSpec) -> str:
-    """What a wait step waits for, in words: "waits for payment_confirmed (fails on ...)"."""
-    wait = spec.wait
-    assert wait is not None
-    if wait.kind == WaitKind.SLEEP:
-        return f"sleeps {wait.seconds:g} s"
-    if wait.kind == WaitKind.UNTIL:
-        offset = f" {wait.offset:+g} s" if wait.offset else ""
-        return f"waits until the time at {wait.until}{offset}"
-    words = f"waits up to {spec.timeout:g} s for {' or '.join(wait.signals) or 'nothing'}"
-    if wait.fail_on:
-        words += f" (fails on {' or '.join(wait.fail_on)})"
-    return words
 
 
 def _terminate_lines(definition: Definition, state: State) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.engine.decide import COMPENSATION_IN_PROGRESS
-from orchestrator.engine.types import Definition, State
+from orchestrator.engine.types import Definition, State, StepSpec, WaitKind
 from orchestrator.status import ProcessStatus, StepStatus
 
 AT_WORK = frozenset({StepStatus.RUNNING, StepStatus.RETRYING}) | COMPENSATION_IN_PROGRESS
@@ -54,3 +54,18 @@ def retrying_attempt(state: State) -> int:
         (st.attempt - st.budget_from for st in state.steps.values() if st.status == StepStatus.RETRYING),
         default=0,
     )
+
+
+def wait_words(spec: StepSpec) -> str:
+    """What a wait step waits for, in words: "waits for payment_confirmed (fails on ...)"."""
+    wait = spec.wait
+    assert wait is not None
+    if wait.kind == WaitKind.SLEEP:
+        return f"sleeps {wait.seconds:g} s"
+    if wait.kind == WaitKind.UNTIL:
+        offset = f" {wait.offset:+g} s" if wait.offset else ""
+        return f"waits until the time at {wait.until}{offset}"
+    words = f"waits up to {spec.timeout:g} s for {' or '.join(wait.signals) or 'nothing'}"
+    if wait.fail_on:
+        words += f" (fails on {' or '.join(wait.fail_on)})"
+    return words

@@ -156,3 +156,13 @@ def test_waits_and_signals_round_trip_through_a_workflow_file() -> None:
     bank["wait"] = {"kind": "sleep", "seconds": 60}
     with pytest.raises(ImportRefused, match="payment_confirmed: its schema is not a JSON Schema"):
         workflows_import(json.dumps(document))
+
+
+def test_the_process_page_says_what_a_wait_step_waits_for() -> None:
+    from tests.support.people import READ_PERMISSIONS, user_with
+
+    process = paid()
+    page = user_with("viewer", permissions=READ_PERMISSIONS).get(f"/processes/{process.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "waits up to 600 s for payment_confirmed (fails on payment_declined)" in text
