@@ -51,6 +51,18 @@ class NotFound(Exception):
     """A 404 with a reason."""
 
 
+# A request that must be taken once: the caller's key for it, sent as a header.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _idempotency_key(sent: str | None, why: str) -> str:
+    """The Idempotency-Key sent, or 400 saying why the route needs one."""
+    key = (sent or "").strip()
+    if not key:
+        raise HttpError(400, f"Send an Idempotency-Key header{why}")
+    return key
+
+
 # --- bookings --------------------------------------------------------------------------------
 
 
@@ -72,18 +84,16 @@ def _booking_out(booking: Booking) -> dict[str, Any]:
 def create_booking(
     request: HttpRequest,
     payload: schemas.BookingIn,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Status[dict[str, Any]]:
     """Book a trip: records the booking and starts its process. The `Idempotency-Key` header is
     required: sending the same request again with it (even at the same moment, even after a
     timeout) returns the same booking, with 200, instead of booking and charging twice."""
-    key = (idempotency_key or "").strip()
-    if not key:
-        raise HttpError(
-            400,
-            "Send an Idempotency-Key header (say, your order number): a retry with the same key "
-            "returns the same booking instead of booking and charging again.",
-        )
+    key = _idempotency_key(
+        idempotency_key,
+        " (say, your order number): a retry with the same key returns the same booking instead of "
+        "booking and charging again.",
+    )
     fields = payload.model_dump(mode="json")
     fields["itinerary"] = {k: v for k, v in fields["itinerary"].items() if v is not None}
     fields["amount"] = Decimal(fields["amount"])
@@ -300,16 +310,14 @@ def send_signal(
     process_id: uuid.UUID,
     name: str,
     payload: schemas.SignalIn,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Status[dict[str, Any]]:
     """A signal from outside (a confirmation, a customer's request) for a process that waits for
     it, recorded in its history with the caller as actor. Its data is checked against the schema
     the workflow declares (422 naming the field); a signal the workflow does not declare is 422, and
     one the process cannot take now (it has ended, nothing waits for it) 409, with the reason.
     The `Idempotency-Key` header is required: the same key again answers the first result, 200."""
-    key = (idempotency_key or "").strip()
-    if not key:
-        raise HttpError(400, "Send an Idempotency-Key header: a retry with the same key is taken once.")
+    key = _idempotency_key(idempotency_key, ": a retry with the same key is taken once.")
     try:
         taken = signal_take(
             process_id=str(process_id),

@@ -98,15 +98,13 @@ class Tally:
         if kind == EventType.PROCESS_STARTED:
             self.started = before.seq == 0
             return
-        if (
-            event.step is None
-            or event.step not in before.steps
-            or definition.step(event.step).wait is not None
-        ):
+        if event.step is None or event.step not in before.steps:
+            return
+        spec = definition.step(event.step)
+        step = before.steps[event.step]
+        if spec.wait is not None:
             return  # a wait step sends no command: no service's figures
         if kind in EventType.REPLIES:
-            spec = definition.step(event.step)
-            step = before.steps[event.step]
             compensation = kind.startswith(COMPENSATION)
             name = spec.compensation if compensation else spec.command
             current = event.attempt == (step.comp_attempt if compensation else step.attempt)
@@ -122,8 +120,6 @@ class Tally:
                 result = STEP_TECHNICAL_FAILURES
             self.replies.append((name or "", result, latency))
         elif kind in (EventType.STEP_TIMED_OUT, EventType.COMPENSATION_TIMED_OUT):
-            spec = definition.step(event.step)
-            step = before.steps[event.step]
             if kind == EventType.STEP_TIMED_OUT:
                 applies = step.status == StepStatus.RUNNING and event.attempt == step.attempt
                 name = spec.command

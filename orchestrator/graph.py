@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from orchestrator.engine.summary import wait_words
+from orchestrator.engine.summary import step_does
 from orchestrator.engine.types import Definition, State, StepSpec
 from orchestrator.status import StepPhase, StepStatus
 
@@ -95,8 +95,7 @@ def graph_layout(definition: Definition, state: State | None = None) -> Graph:
 
 
 def _node(spec: StepSpec, x: int, y: int, state: State | None) -> Node:
-    # A wait step has no command: what it waits for stands in its place.
-    command = spec.command if spec.wait is None else wait_words(spec)
+    command = step_does(spec)  # a wait step has no command: what it waits for stands in its place
     if state is None:
         return Node(spec.key, command, x, y, "pending", "", [command])
     st = state.steps[spec.key]

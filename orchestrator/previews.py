@@ -19,6 +19,7 @@ from orchestrator.commands import command_get, command_summary, output_validate
 from orchestrator.engine.decide import ActionNotAllowed, check_operator_action, stays_on_terminate
 from orchestrator.engine.preview import Plan, plan
 from orchestrator.engine.summary import retry_target, wait_words
+from orchestrator.engine.summary import step_does as step_does  # for the dashboard (the facade)
 from orchestrator.engine.types import ACTION, Command, Definition, Event, EventType, State
 from orchestrator.status import ProcessStatus, StepStatus
 

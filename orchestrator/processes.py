@@ -43,6 +43,7 @@ from orchestrator.definitions import (
 from orchestrator.engine.codec import state_from_json
 from orchestrator.engine.decide import (
     ActionNotAllowed,
+    SignalNotDeclared,
     check_signal,
     decide,
     due_timer_events,
@@ -391,11 +392,10 @@ def signal_take(
             return SignalTaken(instance, earlier.seq, earlier.note, repeated=True)
         definition = definition_for_run(instance.definition)
         state = state_from_json(instance.state)
-        if definition.signal(name) is None:
-            declared = ", ".join(spec.name for spec in definition.signals) or "none"
-            raise SignalUndeclared(f"the workflow declares no signal {name!r} (it declares: {declared})")
         try:
             check_signal(definition, state, name)
+        except SignalNotDeclared as undeclared:
+            raise SignalUndeclared(str(undeclared)) from None
         except ActionNotAllowed as refused:
             raise SignalRefused(str(refused)) from None
         signal = definition.signal(name)

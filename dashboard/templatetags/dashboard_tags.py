@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from orchestrator.previews import wait_words
+from orchestrator.previews import step_does
 from orchestrator.status import ProcessStatus
 from orchestrator.templatetags.orchestrator_tags import status_icon
 
@@ -73,10 +73,8 @@ def active_list(value: str) -> list[str]:
     return [key for key in str(value).split(",") if key]
 
 
-@register.filter
-def step_does(spec: Any) -> str:
-    """What a step does, in its table's command column: its command, or what it waits for."""
-    return str(spec.command) if spec.wait is None else wait_words(spec)
+# What a step does, in its table's command column: its command, or what it waits for.
+register.filter("step_does", step_does)
 
 
 @register.filter

@@ -256,18 +256,45 @@ def _apply(definition: Definition, s: State, event: Event) -> str:
 def _apply_signal(definition: Definition, s: State, event: Event) -> str:
     name = str(event.payload.get("name", ""))
     data = dict(event.payload.get("data") or {})
-    if definition.signal(name) is None:
-        return f"signal {name!r} is not declared by this workflow: recorded, nothing changes"
-    if waiting := _waiting_for(definition, s, name):
-        return _wait_resolved(s, waiting[0], s.steps[waiting[0].key], name, data)
-    if any(entry["name"] == name for entry in s.signals_kept):
-        return f"signal {name} was kept already: recorded, nothing changes"
-    later = [spec.key for spec in _will_wait_for(definition, s, name)]
-    signal = definition.signal(name)
-    if later and signal is not None and signal.early == EarlySignal.KEEP:
+    fate, spec = _signal_fate(definition, s, name)
+    if fate == _RESOLVES:
+        assert spec is not None
+        return _wait_resolved(s, spec, s.steps[spec.key], name, data)
+    if fate == _KEPT:
+        assert spec is not None
         s.signals_kept.append({"name": name, "data": data, "message_id": event.message_id})
-        return f"signal {name} kept until {later[0]} waits for it"
+        return f"signal {name} kept until {spec.key} waits for it"
+    if fate == _UNDECLARED:
+        return f"signal {name!r} is not declared by this workflow: recorded, nothing changes"
+    if fate == _KEPT_ALREADY:
+        return f"signal {name} was kept already: recorded, nothing changes"
     return f"nothing waits for signal {name} now: recorded, nothing changes"
+
+
+# What becomes of a signal (`_signal_fate`): the same answer for the door and for `decide`.
+_UNDECLARED, _RESOLVES, _KEPT_ALREADY, _KEPT, _UNWAITED = (
+    "undeclared",
+    "resolves",
+    "kept already",
+    "kept",
+    "unwaited",
+)
+
+
+def _signal_fate(definition: Definition, s: State, name: str) -> tuple[str, StepSpec | None]:
+    """What signal `name` does to a running process now, with the wait step it concerns: it ends
+    a wait that listens to it, or is kept for one to come (if its workflow keeps early signals and
+    none is kept already), or changes nothing."""
+    signal = definition.signal(name)
+    if signal is None:
+        return _UNDECLARED, None
+    if waiting := _waiting_for(definition, s, name):
+        return _RESOLVES, waiting[0]
+    if any(entry["name"] == name for entry in s.signals_kept):
+        return _KEPT_ALREADY, None
+    if signal.early == EarlySignal.KEEP and (later := _will_wait_for(definition, s, name)):
+        return _KEPT, later[0]
+    return _UNWAITED, None
 
 
 def _waiting_for(definition: Definition, s: State, name: str) -> list[StepSpec]:
@@ -293,23 +320,24 @@ def _will_wait_for(definition: Definition, s: State, name: str) -> list[StepSpec
     ]
 
 
+class SignalNotDeclared(ActionNotAllowed):
+    """A signal the process's workflow does not declare."""
+
+
 def check_signal(definition: Definition, state: State, name: str) -> None:
     """Raise ActionNotAllowed with the reason when signal `name` cannot be taken now: the workflow
-    does not declare it, the process has ended, or nothing waits for it now and it may not be kept
-    for a wait to come (then it would be recorded and change nothing)."""
-    signal = definition.signal(name)
-    if signal is None:
+    does not declare it (SignalNotDeclared), the process has ended, or nothing waits for it now
+    and it may not be kept for a wait to come (then it would be recorded and change nothing)."""
+    fate, _ = _signal_fate(definition, state, name)
+    if fate == _UNDECLARED:
         declared = ", ".join(spec.name for spec in definition.signals) or "none"
-        raise ActionNotAllowed(f"the workflow declares no signal {name!r} (it declares: {declared})")
+        raise SignalNotDeclared(f"the workflow declares no signal {name!r} (it declares: {declared})")
     if state.status in ProcessStatus.terminal():
         raise ActionNotAllowed(f"the process is {state.status.value}; it takes no more signals")
-    if _waiting_for(definition, state, name):
-        return
-    if any(entry["name"] == name for entry in state.signals_kept):
+    if fate == _KEPT_ALREADY:
         raise ActionNotAllowed(f"signal {name} was received already and waits for its step")
-    if signal.early == EarlySignal.KEEP and _will_wait_for(definition, state, name):
-        return
-    raise ActionNotAllowed(f"nothing waits for signal {name} now")
+    if fate == _UNWAITED:
+        raise ActionNotAllowed(f"nothing waits for signal {name} now")
 
 
 def _start_wait(s: State, spec: StepSpec, st: StepState, at: datetime) -> None:
@@ -348,14 +376,8 @@ def _wait_resolved(s: State, spec: StepSpec, st: StepState, name: str, data: dic
     if name in wait.signals:
         _wait_succeeded(s, spec, st, {"signal": name, "data": data})
         return f"signal {name}: {spec.key} done"
-    st.status = StepStatus.FAILED
-    st.refused = True
-    st.awaiting_operator = False
-    st.last_error = f"signal {name}"
-    if spec.phase == StepPhase.MAIN:
-        _enter_compensation(s)
-        return f"signal {name}: {spec.key} failed, compensating"
-    return f"signal {name}: {spec.key} failed"
+    compensating = _wait_failed(s, spec, st, f"signal {name}")
+    return f"signal {name}: {spec.key} failed" + (", compensating" if compensating else "")
 
 
 def _wait_succeeded(s: State, spec: StepSpec, st: StepState, output: dict[str, object]) -> None:
@@ -363,6 +385,19 @@ def _wait_succeeded(s: State, spec: StepSpec, st: StepState, output: dict[str, o
     st.output = output
     s.context[spec.key] = output
     st.done_order = _next_order(s)
+
+
+def _wait_failed(s: State, spec: StepSpec, st: StepState, error: str) -> bool:
+    """The wait fails for good (nothing was sent: nothing to undo); on the success path the process
+    compensates. Returns whether it does."""
+    st.status = StepStatus.FAILED
+    st.refused = True
+    st.awaiting_operator = False
+    st.last_error = error
+    if spec.phase != StepPhase.MAIN:
+        return False
+    _enter_compensation(s)
+    return True
 
 
 def _wait_over(s: State, spec: StepSpec, st: StepState, at: datetime) -> str:
@@ -376,13 +411,8 @@ def _wait_over(s: State, spec: StepSpec, st: StepState, at: datetime) -> str:
     if wait.on_timeout == OnTimeout.CONTINUE:
         _wait_succeeded(s, spec, st, {"timed_out": True})
         return f"no {' or '.join(wait.listens_to)} within {spec.timeout:g} s: going on"
-    st.status = StepStatus.FAILED
-    st.refused = True
-    st.last_error = f"no {' or '.join(wait.listens_to)} within {spec.timeout:g} s"
-    if spec.phase == StepPhase.MAIN:
-        _enter_compensation(s)
-        return f"{st.last_error}: compensating"
-    return st.last_error
+    error = f"no {' or '.join(wait.listens_to)} within {spec.timeout:g} s"
+    return f"{error}: compensating" if _wait_failed(s, spec, st, error) else error
 
 
 def time_in_data(state: State, path: str) -> datetime | None:

@@ -69,3 +69,8 @@ def wait_words(spec: StepSpec) -> str:
     if wait.fail_on:
         words += f" (fails on {' or '.join(wait.fail_on)})"
     return words
+
+
+def step_does(spec: StepSpec) -> str:
+    """What a step does, in a few words: its command, or what it waits for (a wait step has none)."""
+    return spec.command if spec.wait is None else wait_words(spec)
